@@ -1,0 +1,93 @@
+"""Settings, resolved in one place: explicit argument, then environment variable, then default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+DEFAULT_OLLAMA_MODEL = "llama3.2"
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
+
+
+def _pick(arg: object, env: str, default: object) -> object:
+    """Return the first of argument, environment variable, default that is set.
+
+    >>> _pick("a", "QA_TEST_UNSET_VAR", "c")
+    'a'
+    >>> _pick(None, "QA_TEST_UNSET_VAR", "c")
+    'c'
+    """
+    if arg is not None:
+        return arg
+    value = os.environ.get(env)
+    if value is not None and value.strip() != "":
+        return value
+    return default
+
+
+def _number(value: object, name: str, env: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}; fix {env} or the argument.") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}; fix {env} or the argument.")
+    return number
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the pipeline, already resolved."""
+
+    index_dir: Path
+    seeds_dir: Path
+    embed_model: str
+    llm: str
+    ollama_host: str
+    ollama_model: str
+    ollama_timeout: float
+    top_k: int
+    max_question_chars: int
+    max_file_bytes: int
+    prompts_dir: Path
+
+
+def resolve(
+    *,
+    index_dir: str | os.PathLike[str] | None = None,
+    seeds_dir: str | os.PathLike[str] | None = None,
+    embed_model: str | None = None,
+    llm: str | None = None,
+    ollama_host: str | None = None,
+    ollama_model: str | None = None,
+    ollama_timeout: float | None = None,
+    top_k: int | None = None,
+    max_question_chars: int | None = None,
+    max_file_mb: float | None = None,
+    prompts_dir: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Resolve every setting once; callers never read the environment themselves."""
+    host = str(_pick(ollama_host, "OLLAMA_HOST", DEFAULT_OLLAMA_HOST))
+    if "://" not in host:
+        host = "http://" + host
+    return Settings(
+        index_dir=Path(str(_pick(index_dir, "QA_INDEX_DIR", PROJECT_ROOT / "index" / "seeds"))),
+        seeds_dir=Path(str(_pick(seeds_dir, "QA_SEEDS_DIR", PROJECT_ROOT / "seeds"))),
+        embed_model=str(_pick(embed_model, "QA_EMBED_MODEL", DEFAULT_EMBED_MODEL)),
+        llm=str(_pick(llm, "QA_LLM", "auto")),
+        ollama_host=host,
+        ollama_model=str(_pick(ollama_model, "QA_MODEL", DEFAULT_OLLAMA_MODEL)),
+        ollama_timeout=_number(_pick(ollama_timeout, "QA_OLLAMA_TIMEOUT", 60.0), "ollama_timeout", "QA_OLLAMA_TIMEOUT"),
+        top_k=int(_number(_pick(top_k, "QA_TOP_K", 6), "top_k", "QA_TOP_K")),
+        max_question_chars=int(
+            _number(_pick(max_question_chars, "QA_MAX_QUESTION_CHARS", 2000), "max_question_chars", "QA_MAX_QUESTION_CHARS")
+        ),
+        max_file_bytes=int(_number(_pick(max_file_mb, "QA_MAX_FILE_MB", 10), "max_file_mb", "QA_MAX_FILE_MB") * 1_000_000),
+        prompts_dir=Path(str(_pick(prompts_dir, "QA_PROMPTS_DIR", PROJECT_ROOT / "prompts"))),
+    )

@@ -1,0 +1,130 @@
+"""Every error the library raises on purpose. Messages say what to do next.
+
+Third-party exceptions are translated into these once, at the boundary that
+calls the third party; only the CLI and the UI turn them into user messages.
+"""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class: catching it catches every expected failure of the pipeline."""
+
+    exit_code = 2
+
+
+class InputError(QAError):
+    """The user's question or arguments are unusable."""
+
+
+class EmptyQuestionError(InputError):
+    def __init__(self) -> None:
+        super().__init__("The question is empty. Ask a question, for example: qa ask \"Who stayed in Washington?\"")
+
+
+class QuestionTooLongError(InputError):
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(
+            f"The question is {length:,} characters long; the limit is {limit:,}. Shorten the question."
+        )
+
+
+class DocumentError(QAError):
+    """A document cannot be ingested."""
+
+
+class MissingFileError(DocumentError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"No such file: {path}. Check the path and try again.")
+
+
+class UnsupportedFileTypeError(DocumentError):
+    def __init__(self, path: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(
+            f"Unsupported file type: {path}. Supported types are {', '.join(allowed)}; convert the file to one of them."
+        )
+
+
+class EmptyDocumentError(DocumentError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The document {name} has no text to index. Check that it is the right file.")
+
+
+class UndecodableDocumentError(DocumentError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The document {name} is not UTF-8 text (it may be binary). Save it as UTF-8 text, Markdown or HTML."
+        )
+
+
+class FileTooLargeError(DocumentError):
+    def __init__(self, name: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"The document {name} is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB. "
+            "Split it into smaller files or raise QA_MAX_FILE_MB."
+        )
+
+
+class IndexError_(QAError):
+    """An index on disk is missing, from another configuration, or damaged."""
+
+
+class IndexNotFoundError(IndexError_):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"No index at {path}. Build one with: qa index PATH... --index-dir {path}")
+
+
+class IndexMismatchError(IndexError_):
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(
+            f"The index at {path} does not match this configuration: {what}. "
+            f"Rebuild it with: qa index PATH... --index-dir {path} --rebuild"
+        )
+
+
+class IndexCorruptError(IndexError_):
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(
+            f"The index file {path} is damaged ({what}). Rebuild the index with: qa index PATH... --rebuild"
+        )
+
+
+class LLMError(QAError):
+    """The language model backend failed."""
+
+
+class OllamaUnavailableError(LLMError):
+    def __init__(self, host: str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"Ollama is not reachable at {host}{extra}. Start it with `ollama serve` "
+            "(install it from ollama.com), set OLLAMA_HOST, or use --llm extractive."
+        )
+
+
+class ModelNotFoundError(LLMError):
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The Ollama model {model!r} is not installed. Run `ollama pull {model}`.")
+
+
+class GenerationTimeoutError(LLMError):
+    def __init__(self, host: str, seconds: float) -> None:
+        super().__init__(
+            f"Ollama at {host} did not answer within {seconds:g} s. Check that the server is not stuck, "
+            "or raise QA_OLLAMA_TIMEOUT."
+        )
+
+
+class GenerationInterruptedError(LLMError):
+    def __init__(self, host: str, detail: str = "") -> None:
+        extra = f": {detail}" if detail else ""
+        super().__init__(f"The connection to Ollama at {host} broke while it was answering{extra}. Try again.")
+
+
+class PromptTemplateError(QAError):
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(f"The prompt template {path} is invalid: {what}. Fix the file or restore it from git.")
+
+
+class ConfigError(QAError):
+    """A setting has a value that cannot work."""

@@ -1,0 +1,300 @@
+"""The pipeline: ingest → embed → store → retrieve → generate → cite, behind one class."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import config
+from qa.cite import build_answer
+from qa.embed import Embedder, SentenceTransformerEmbedder
+from qa.errors import EmptyQuestionError, IndexNotFoundError, QuestionTooLongError
+from qa.generate import ABSTAIN_TEXT, ExtractiveGenerator, Generator, Selection
+from qa.ingest import SEGMENTER_NAME, read_documents, segment
+from qa.retrieve import RetrievalConfig, Retriever
+from qa.store import Store, content_hash
+from qa.types import Answer, Document, Hit, Sentence, Turn
+
+HistoryLike = Sequence[Turn | Mapping[str, Any] | Sequence[Any]]
+
+
+def build_store(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    *,
+    previous: Store | None = None,
+    progress: bool = False,
+) -> Store:
+    """Segment and embed ``documents``, reusing the vectors of any whose content is unchanged."""
+    reuse = previous if previous is not None and previous.model == embedder.name else None
+    by_id: dict[str, Document] = dict(reuse.documents) if reuse is not None else {}
+    for doc in documents:
+        by_id[doc.doc_id] = doc
+    sentences: list[Sentence] = []
+    kept: list[tuple[int, np.ndarray]] = []  # (first row, reused vectors)
+    new_rows: list[int] = []
+    for doc in by_id.values():
+        first = len(sentences)
+        if reuse is not None and reuse.doc_hash(doc.doc_id) == content_hash(doc.text):
+            rows = reuse.rows_of(doc.doc_id)
+            sentences.extend(reuse.sentences[r] for r in rows)
+            kept.append((first, reuse.vectors[rows]))
+        else:
+            sentences.extend(segment(doc))
+            new_rows.extend(range(first, len(sentences)))
+    fresh = _encode(embedder, [sentences[r].text for r in new_rows], progress=progress) if new_rows else None
+    dim = fresh.shape[1] if fresh is not None else (reuse.dim if reuse is not None else embedder.dim)
+    vectors = np.zeros((len(sentences), dim), dtype=np.float32)
+    for first, block in kept:
+        vectors[first : first + len(block)] = block
+    if fresh is not None:
+        vectors[new_rows] = fresh
+    return Store(
+        list(by_id.values()),
+        sentences,
+        vectors,
+        model=embedder.name,
+        segmenter=SEGMENTER_NAME,
+        chunking={"unit": "sentence", "context": 1},
+    )
+
+
+def _encode(embedder: Embedder, texts: list[str], *, progress: bool) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    if not progress or len(texts) < 512:
+        return embedder.encode(texts)
+    from tqdm import tqdm
+
+    batch = 256
+    parts = []
+    with tqdm(total=len(texts), unit="sent", desc="embedding") as bar:
+        for i in range(0, len(texts), batch):
+            parts.append(embedder.encode(texts[i : i + batch]))
+            bar.update(len(texts[i : i + batch]))
+    return np.concatenate(parts)
+
+
+def normalize_history(history: HistoryLike | None) -> list[Turn]:
+    """Accept Turns, ``{"role", "content"}`` dicts (Gradio's format) or ``(user, assistant)`` pairs."""
+    turns: list[Turn] = []
+    for item in history or ():
+        if isinstance(item, Turn):
+            turns.append(item)
+        elif isinstance(item, Mapping):
+            content = item.get("content")
+            if isinstance(content, str):
+                turns.append(Turn(role=str(item.get("role", "user")), content=content))
+        elif isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2:
+            user, assistant = item
+            if isinstance(user, str):
+                turns.append(Turn("user", user))
+            if isinstance(assistant, str):
+                turns.append(Turn("assistant", assistant))
+    return turns
+
+
+class Pipeline:
+    """A corpus index plus the stages that answer questions about it."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        index_dir: str | os.PathLike[str] | None = None,
+        settings: config.Settings | None = None,
+        retrieval: RetrievalConfig | None = None,
+    ) -> None:
+        self.settings = settings or config.resolve()
+        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(store.model)
+        self.generator = generator
+        self.index_dir = Path(index_dir) if index_dir is not None else None
+        self._retrieval = retrieval
+        self._lock = threading.Lock()
+        self._retriever = Retriever(store, self.embedder, retrieval)
+
+    # ----- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Sequence[Document],
+        *,
+        index_dir: str | os.PathLike[str] | None = None,
+        embedder: Embedder | None = None,
+        embed_model: str | None = None,
+        rebuild: bool = False,
+        progress: bool = False,
+        **kwargs: Any,
+    ) -> Pipeline:
+        """Index documents; with ``index_dir``, update the index there (unchanged documents are reused)."""
+        settings = kwargs.pop("settings", None) or config.resolve(embed_model=embed_model)
+        embedder = embedder or SentenceTransformerEmbedder(settings.embed_model)
+        previous = None
+        if index_dir is not None and not rebuild:
+            try:
+                previous = Store.load(index_dir, expect_model=embedder.name)
+            except IndexNotFoundError:
+                previous = None
+        store = build_store(documents, embedder, previous=previous, progress=progress)
+        if index_dir is not None:
+            store.save(index_dir)
+        return cls(store, embedder=embedder, index_dir=index_dir, settings=settings, **kwargs)
+
+    @classmethod
+    def from_texts(
+        cls, texts: Mapping[str, str], index_dir: str | os.PathLike[str] | None = None, **kwargs: Any
+    ) -> Pipeline:
+        """Index ``{doc_id: text}``; in memory unless ``index_dir`` is given."""
+        from qa.errors import EmptyDocumentError
+
+        docs = []
+        for doc_id, text in texts.items():
+            if not isinstance(text, str) or not text.strip():
+                raise EmptyDocumentError(repr(doc_id))
+            docs.append(Document(doc_id=str(doc_id), text=text, source=str(doc_id)))
+        if not docs:
+            raise EmptyDocumentError("(no documents were given)")
+        return cls.from_documents(docs, index_dir=index_dir, **kwargs)
+
+    @classmethod
+    def from_paths(
+        cls, paths: Iterable[str | os.PathLike[str]], index_dir: str | os.PathLike[str] | None = None, **kwargs: Any
+    ) -> Pipeline:
+        """Read ``.txt``, ``.md`` and ``.html`` files (or folders of them) and index them."""
+        settings = kwargs.get("settings") or config.resolve(embed_model=kwargs.get("embed_model"))
+        kwargs["settings"] = settings
+        docs = read_documents([Path(p) for p in paths], max_bytes=settings.max_file_bytes)
+        return cls.from_documents(docs, index_dir=index_dir, **kwargs)
+
+    @classmethod
+    def load(cls, index_dir: str | os.PathLike[str], **kwargs: Any) -> Pipeline:
+        """Open an index built earlier; the manifest must match the configured embedder."""
+        settings = kwargs.pop("settings", None) or config.resolve(embed_model=kwargs.pop("embed_model", None))
+        embedder: Embedder = kwargs.pop("embedder", None) or SentenceTransformerEmbedder(settings.embed_model)
+        store = Store.load(index_dir, expect_model=embedder.name)
+        return cls(store, embedder=embedder, index_dir=index_dir, settings=settings, **kwargs)
+
+    @classmethod
+    def default(cls, **kwargs: Any) -> Pipeline:
+        """The index of ``seeds/`` in ``index/``, built on first use."""
+        settings = kwargs.pop("settings", None) or config.resolve(
+            index_dir=kwargs.pop("index_dir", None), embed_model=kwargs.pop("embed_model", None)
+        )
+        try:
+            return cls.load(settings.index_dir, settings=settings, **kwargs)
+        except IndexNotFoundError:
+            return cls.from_paths([settings.seeds_dir], index_dir=settings.index_dir, settings=settings, **kwargs)
+
+    # ----- the corpus --------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        return self._retriever.store
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self.store.documents
+
+    def add(self, documents: Sequence[Document], *, progress: bool = False) -> None:
+        """Add or update documents; the index on disk is replaced atomically."""
+        with self._lock:
+            store = build_store(documents, self.embedder, previous=self.store, progress=progress)
+            if self.index_dir is not None:
+                store.save(self.index_dir)
+            self._retriever = Retriever(store, self.embedder, self._retrieval)
+
+    # ----- asking ------------------------------------------------------------------------
+
+    def _check_question(self, question: object) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise EmptyQuestionError()
+        q = question.strip()
+        if len(q) > self.settings.max_question_chars:
+            raise QuestionTooLongError(len(q), self.settings.max_question_chars)
+        return q
+
+    def retrieve(self, question: str, k: int | None = None, *, doc_ids: Collection[str] | None = None) -> list[Hit]:
+        """The ranked sentences for a question, best first."""
+        q = self._check_question(question)
+        return self._retriever.search(q, k or self.settings.top_k, doc_ids=doc_ids)
+
+    def _select(self, llm: str | None) -> Selection:
+        if self.generator is not None and llm is None:
+            return Selection(self.generator)
+        from qa.generate import select_generator
+
+        return select_generator(llm or self.settings.llm, self.settings)
+
+    def stream(
+        self,
+        question: str,
+        history: HistoryLike | None = None,
+        *,
+        llm: str | None = None,
+        doc_ids: Collection[str] | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield text deltas as they are generated, then the final ``Answer``."""
+        q = self._check_question(question)
+        turns = normalize_history(history)
+        selection = self._select(llm)
+        query = self._standalone_query(q, turns)
+        retriever = self._retriever
+        hits = retriever.search(query, self.settings.top_k, doc_ids=doc_ids)
+        backend = selection.generator.name
+        if retriever.abstains(hits):
+            yield ABSTAIN_TEXT
+            yield build_answer(q, ABSTAIN_TEXT, [], backend=backend, notice=selection.notice)
+            return
+        parts: list[str] = []
+        for delta in selection.generator.stream(q, hits, turns):
+            parts.append(delta)
+            yield delta
+        yield build_answer(q, "".join(parts), hits, backend=backend, notice=selection.notice)
+
+    def ask(
+        self,
+        question: str,
+        history: HistoryLike | None = None,
+        *,
+        llm: str | None = None,
+        doc_ids: Collection[str] | None = None,
+    ) -> Answer:
+        """Answer one question, with citations."""
+        final: Answer | None = None
+        for item in self.stream(question, history, llm=llm, doc_ids=doc_ids):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def _standalone_query(self, question: str, history: Sequence[Turn]) -> str:
+        """A follow-up question is searched together with the previous user question."""
+        previous = [t.content for t in history if t.role == "user" and t.content.strip()]
+        if not previous:
+            return question
+        return f"{previous[-1]} {question}"
+
+
+_default: Pipeline | None = None
+_default_lock = threading.Lock()
+
+
+def default_pipeline() -> Pipeline:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Pipeline.default()
+        return _default
+
+
+def answer(question: str, *, llm: str | None = None, history: HistoryLike | None = None) -> Answer:
+    """Answer a question about the default corpus (``seeds/``), building its index on first use."""
+    return default_pipeline().ask(question, history, llm=llm)

@@ -1,0 +1,305 @@
+"""Stage 3: the FAISS index and its sentences, persisted with a manifest that loading checks.
+
+On disk an index directory holds ``manifest.json`` and one generation of data files named in
+it. A save writes a new generation beside the old one and then atomically replaces the
+manifest, so a crash at any point leaves a complete, loadable index. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.types import Document, Sentence
+
+if TYPE_CHECKING:
+    import faiss
+    from numpy.typing import NDArray
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+EXACT_MAX = 50_000  # above this many vectors an approximate index is built
+
+
+def content_hash(text: str) -> str:
+    """Identify a document's content, so unchanged documents are never embedded twice.
+
+    >>> content_hash("abc")[:12]
+    'ba7816bf8f01'
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def choose_index_type(n: int) -> str:
+    """Exact search while it is fast enough, HNSW beyond.
+
+    >>> choose_index_type(1000), choose_index_type(1_000_000)
+    ('flat', 'hnsw')
+    """
+    return "flat" if n <= EXACT_MAX else "hnsw"
+
+
+def build_faiss(vectors: NDArray[np.float32], index_type: str) -> faiss.Index:
+    import faiss
+
+    dim = vectors.shape[1]
+    if index_type == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        raise ValueError(f"unknown index type {index_type!r}")
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index was built with; loading refuses an index that does not match."""
+
+    model: str
+    dim: int
+    segmenter: str
+    chunking: dict[str, Any]
+    index_type: str
+    documents: dict[str, dict[str, Any]]
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "model": self.model,
+            "dim": self.dim,
+            "segmenter": self.segmenter,
+            "chunking": self.chunking,
+            "index_type": self.index_type,
+            "documents": self.documents,
+            "files": self.files,
+        }
+
+
+class Store:
+    """Documents, their sentences and one vector per sentence, searchable by FAISS."""
+
+    def __init__(
+        self,
+        documents: Sequence[Document],
+        sentences: Sequence[Sentence],
+        vectors: NDArray[np.float32],
+        *,
+        model: str,
+        segmenter: str,
+        chunking: dict[str, Any],
+        index_type: str | None = None,
+        index: faiss.Index | None = None,
+    ) -> None:
+        if len(sentences) != len(vectors):
+            raise ValueError("one vector per sentence is required")
+        self.documents: dict[str, Document] = {d.doc_id: d for d in documents}
+        self.sentences: list[Sentence] = list(sentences)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.model = model
+        self.segmenter = segmenter
+        self.chunking = dict(chunking)
+        self.index_type = index_type or choose_index_type(len(self.sentences))
+        self.index = index if index is not None else build_faiss(self.vectors, self.index_type)
+        self._by_doc: dict[str, list[int]] = {}
+        for i, s in enumerate(self.sentences):
+            self._by_doc.setdefault(s.doc_id, []).append(i)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def rows_of(self, doc_id: str) -> list[int]:
+        """Row numbers of a document's sentences, in document order."""
+        return self._by_doc.get(doc_id, [])
+
+    def doc_hash(self, doc_id: str) -> str | None:
+        doc = self.documents.get(doc_id)
+        return content_hash(doc.text) if doc else None
+
+    def search(self, query: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """FAISS search; rows of -1 mean fewer than k results."""
+        k = max(1, min(k, len(self.sentences)))
+        scores, ids = self.index.search(np.ascontiguousarray(query, dtype=np.float32), k)
+        return scores, ids
+
+    def manifest(self) -> Manifest:
+        return Manifest(
+            model=self.model,
+            dim=self.dim,
+            segmenter=self.segmenter,
+            chunking=self.chunking,
+            index_type=self.index_type,
+            documents={
+                d.doc_id: {
+                    "sha256": content_hash(d.text),
+                    "source": d.source,
+                    "sentences": len(self.rows_of(d.doc_id)),
+                }
+                for d in self.documents.values()
+            },
+        )
+
+    # ----- persistence -------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write a new generation of files, then switch the manifest to it atomically."""
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        gen = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+        doc_ids = list(self.documents)
+        doc_row = {d: i for i, d in enumerate(doc_ids)}
+        spans = np.array(
+            [(doc_row[s.doc_id], s.n, s.start, s.end) for s in self.sentences], dtype=np.int64
+        ).reshape(-1, 4)
+        names = {
+            "documents": f"documents-{gen}.jsonl",
+            "sentences": f"sentences-{gen}.npy",
+            "vectors": f"vectors-{gen}.npy",
+            "faiss": f"faiss-{gen}.index",
+        }
+        with (root / names["documents"]).open("w", encoding="utf-8") as f:
+            for d in self.documents.values():
+                f.write(json.dumps({"doc_id": d.doc_id, "source": d.source, "text": d.text}, ensure_ascii=False))
+                f.write("\n")
+        np.save(root / names["sentences"], spans, allow_pickle=False)
+        np.save(root / names["vectors"], self.vectors, allow_pickle=False)
+        import faiss
+
+        faiss.write_index(self.index, str(root / names["faiss"]))
+        files: dict[str, dict[str, Any]] = {}
+        for role, name in names.items():
+            p = root / name
+            with p.open("rb") as f:
+                os.fsync(f.fileno())
+            files[role] = {"name": name, "bytes": p.stat().st_size, "sha256": _file_hash(p)}
+        manifest = self.manifest().to_json()
+        manifest["files"] = files
+        tmp = root / f".{MANIFEST}.{gen}.tmp"
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, root / MANIFEST)
+        keep = set(names.values()) | {MANIFEST}
+        for leftover in root.iterdir():
+            if leftover.name not in keep and leftover.name.split("-", 1)[0] in ("documents", "sentences", "vectors", "faiss"):
+                leftover.unlink(missing_ok=True)
+            elif leftover.name.startswith(f".{MANIFEST}.") and leftover.name.endswith(".tmp"):
+                leftover.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: str | Path, *, expect_model: str | None = None) -> Store:
+        root = Path(path)
+        manifest = read_manifest(root)
+        if expect_model is not None and manifest.model != expect_model:
+            raise IndexMismatchError(
+                str(root), f"it was built with the embedding model {manifest.model!r}, not {expect_model!r}"
+            )
+        paths: dict[str, Path] = {}
+        for role in ("documents", "sentences", "vectors", "faiss"):
+            info = manifest.files.get(role)
+            if not isinstance(info, dict) or "name" not in info:
+                raise IndexCorruptError(str(root / MANIFEST), f"it names no {role} file")
+            p = root / Path(str(info["name"])).name  # a manifest cannot point outside its directory
+            if not p.is_file():
+                raise IndexCorruptError(str(p), "the file is missing")
+            if p.stat().st_size != info.get("bytes") or _file_hash(p) != info.get("sha256"):
+                raise IndexCorruptError(str(p), "its size or checksum does not match the manifest")
+            paths[role] = p
+        try:
+            documents = []
+            with paths["documents"].open(encoding="utf-8") as f:
+                for line in f:
+                    row = json.loads(line)
+                    documents.append(Document(doc_id=row["doc_id"], text=row["text"], source=row.get("source", "")))
+            spans = np.load(paths["sentences"], allow_pickle=False)
+            vectors = np.load(paths["vectors"], allow_pickle=False)
+        except (ValueError, KeyError, OSError) as exc:
+            raise IndexCorruptError(str(root), f"could not be read: {exc}") from exc
+        if vectors.ndim != 2 or vectors.shape[1] != manifest.dim or len(vectors) != len(spans):
+            raise IndexCorruptError(str(paths["vectors"]), "its shape does not match the manifest")
+        sentences = [
+            Sentence(doc_id=documents[d].doc_id, n=int(n), start=int(s), end=int(e), text=documents[d].text[s:e])
+            for d, n, s, e in spans.tolist()
+        ]
+        import faiss
+
+        try:
+            index = faiss.read_index(str(paths["faiss"]))
+        except RuntimeError as exc:
+            raise IndexCorruptError(str(paths["faiss"]), f"FAISS could not read it: {exc}") from exc
+        if index.ntotal != len(vectors) or index.d != manifest.dim:
+            raise IndexCorruptError(str(paths["faiss"]), "it holds a different number or width of vectors")
+        return cls(
+            documents,
+            sentences,
+            vectors,
+            model=manifest.model,
+            segmenter=manifest.segmenter,
+            chunking=manifest.chunking,
+            index_type=manifest.index_type,
+            index=index,
+        )
+
+
+def read_manifest(root: Path) -> Manifest:
+    """Parse and check ``manifest.json``; every failure names the file and how to rebuild."""
+    p = root / MANIFEST
+    if not p.is_file():
+        raise IndexNotFoundError(str(root))
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(str(p), f"not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise IndexCorruptError(str(p), "not a JSON object")
+    version = raw.get("format_version")
+    if not isinstance(version, int):
+        raise IndexCorruptError(str(p), "it has no format_version")
+    if version > FORMAT_VERSION:
+        raise IndexMismatchError(
+            str(root), f"it has format version {version}, newer than this program's {FORMAT_VERSION} (upgrade qa)"
+        )
+    if version < FORMAT_VERSION:
+        raise IndexMismatchError(str(root), f"it has the old format version {version}")
+    try:
+        return Manifest(
+            model=str(raw["model"]),
+            dim=int(raw["dim"]),
+            segmenter=str(raw["segmenter"]),
+            chunking=dict(raw["chunking"]),
+            index_type=str(raw["index_type"]),
+            documents=dict(raw["documents"]),
+            files=dict(raw.get("files", {})),
+            format_version=version,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexCorruptError(str(p), f"a field is missing or malformed: {exc}") from exc

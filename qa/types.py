@@ -1,0 +1,90 @@
+"""The values that flow between pipeline stages: one frozen dataclass per stage result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """A whole article as read from disk or given as text; offsets are relative to ``text``."""
+
+    doc_id: str
+    text: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence, always an exact slice ``document.text[start:end]``."""
+
+    doc_id: str
+    n: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved sentence with the score that ranked it (higher is better)."""
+
+    sentence: Sentence
+    score: float
+    rank: int
+    dense: float = 0.0
+    lexical: float = 0.0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered reference from an answer back to one exact source sentence."""
+
+    n: int
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the user gets: text with ``[n]`` markers and the citations they point to."""
+
+    question: str
+    text: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    backend: str = "extractive"
+    notice: str | None = None
+    unsupported: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        """The stable JSON shape printed by ``qa ask --json`` and returned by the UI API."""
+        return {
+            "answer": self.text,
+            "abstained": self.abstained,
+            "backend": self.backend,
+            "notice": self.notice,
+            "unsupported": list(self.unsupported),
+            "citations": [
+                {
+                    "n": c.n,
+                    "doc_id": c.doc_id,
+                    "sentence": c.text,
+                    "start": c.start,
+                    "end": c.end,
+                    "score": round(c.score, 4),
+                }
+                for c in self.citations
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation, as the UI and ``Pipeline.ask(history=...)`` pass it."""
+
+    role: str
+    content: str
