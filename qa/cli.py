@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from qa import config
 from qa.errors import QAError
+from qa.pipeline import check_question
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +51,7 @@ def _ask(args: argparse.Namespace) -> int:
     from qa.pipeline import Pipeline
 
     settings = config.resolve(index_dir=args.index_dir, llm=args.llm)
+    check_question(args.question, settings.max_question_chars)  # fail fast, before loading any model
     if args.index_dir:
         pipe = Pipeline.load(settings.index_dir, settings=settings)
     else:

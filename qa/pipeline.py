@@ -99,6 +99,16 @@ def normalize_history(history: HistoryLike | None) -> list[Turn]:
     return turns
 
 
+def check_question(question: object, limit: int) -> str:
+    """The stripped question, or a domain error that says what is wrong with it."""
+    if not isinstance(question, str) or not question.strip():
+        raise EmptyQuestionError()
+    q = question.strip()
+    if len(q) > limit:
+        raise QuestionTooLongError(len(q), limit)
+    return q
+
+
 class Pipeline:
     """A corpus index plus the stages that answer questions about it."""
 
@@ -214,12 +224,7 @@ class Pipeline:
     # ----- asking ------------------------------------------------------------------------
 
     def _check_question(self, question: object) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise EmptyQuestionError()
-        q = question.strip()
-        if len(q) > self.settings.max_question_chars:
-            raise QuestionTooLongError(len(q), self.settings.max_question_chars)
-        return q
+        return check_question(question, self.settings.max_question_chars)
 
     def retrieve(self, question: str, k: int | None = None, *, doc_ids: Collection[str] | None = None) -> list[Hit]:
         """The ranked sentences for a question, best first."""
