@@ -121,6 +121,14 @@ class GenerationInterruptedError(LLMError):
         super().__init__(f"The connection to Ollama at {host} broke while it was answering{extra}. Try again.")
 
 
+class OllamaRequestError(LLMError):
+    def __init__(self, host: str, status: int, detail: str) -> None:
+        super().__init__(
+            f"Ollama at {host} refused the request (HTTP {status}: {detail}). "
+            "Check the server log (`ollama serve`), or use --llm extractive."
+        )
+
+
 class PromptTemplateError(QAError):
     def __init__(self, path: str, what: str) -> None:
         super().__init__(f"The prompt template {path} is invalid: {what}. Fix the file or restore it from git.")

@@ -1,0 +1,482 @@
+"""The Gradio web chat started by ``qa serve``: streamed, cited answers next to the highlighted source.
+
+Gradio is imported here only, never from ``qa``. One ``Pipeline`` is shared by every session:
+asking only reads it, and ``Pipeline.add`` swaps its state under the pipeline's lock, so
+concurrent users need no further locking. Conversation history is per-session ``gr.State``.
+
+No ``from __future__ import annotations`` here: ``gr.api`` reads the ``ask`` function's type
+hints at runtime to describe the endpoint.
+"""
+
+import hmac
+import html
+import ipaddress
+import logging
+import os
+import socket
+import sys
+import weakref
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Any, TypedDict
+
+import gradio as gr
+
+from qa import config
+from qa.errors import ConfigError, QAError
+from qa.pipeline import Pipeline
+from qa.types import Answer
+from ui import render
+from ui.uploads import read_uploads
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_QUESTIONS: tuple[str, ...] = (
+    "Who stayed in Washington despite the cancellation?",
+    "How did Hamas react to the resolution?",
+    "What did the U.S. representative do during the vote?",
+)
+DEFAULT_CONCURRENCY = 8  # answers computed at once; the rest wait in the queue
+QUEUE_SIZE = 256  # waiting requests beyond this are refused with "queue full"
+HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
+SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
+UPLOAD_SUFFIXES = [".txt", ".md", ".html", ".htm"]
+AUTH_USER_ENV = "QA_AUTH_USER"
+AUTH_PASSWORD_ENV = "QA_AUTH_PASSWORD"
+
+CSS = """
+#qa-header h1 { margin: 0 0 .2rem 0; font-size: 1.6rem; }
+#qa-header p { margin: 0; color: var(--body-text-color-subdued); }
+.qa-status { font-size: .9rem; color: var(--body-text-color-subdued); padding: .15rem .25rem; }
+.qa-status strong { color: var(--body-text-color); }
+.qa-notice, .qa-error { color: #8a4b00; background: #fff4e0; border: 1px solid #f0c36d;
+  border-radius: 6px; padding: .35rem .6rem; margin-top: .3rem; }
+.dark .qa-notice, .dark .qa-error { color: #ffd89a; background: #3a2a0c; border-color: #8a6a20; }
+.qa-error { color: #8b1a1a; background: #fdecec; border-color: #e7a3a3; }
+.dark .qa-error { color: #ffb4b4; background: #3b1414; border-color: #8b3a3a; }
+#qa-sources { max-height: 640px; overflow-y: auto; }
+.qa-sources { font-size: .95rem; line-height: 1.6; padding: .25rem .5rem; }
+.qa-empty { color: var(--body-text-color-subdued); }
+.qa-doc + .qa-doc { margin-top: 1rem; border-top: 1px solid var(--border-color-primary); padding-top: .75rem; }
+.qa-doc-title { font-weight: 600; margin-bottom: .4rem; word-break: break-all; }
+.qa-doc-refs { font-weight: 400; color: var(--body-text-color-subdued); }
+.qa-doc-text { white-space: pre-wrap; overflow-wrap: anywhere; }
+mark.qa-cite { background: rgba(255, 200, 40, .45); color: inherit; border-radius: 3px;
+  padding: 0 .15rem; box-shadow: 0 0 0 1px rgba(200, 140, 0, .35); scroll-margin: 4rem; }
+mark.qa-cite.qa-flash { animation: qa-flash 1.2s ease-out; }
+@keyframes qa-flash { from { background: rgba(255, 140, 0, .9); } to { background: rgba(255, 200, 40, .45); } }
+sup.qa-num { display: inline-block; min-width: 1.15rem; margin-right: .25rem; padding: 0 .25rem;
+  border-radius: 999px; background: #b7791f; color: #fff; font-size: .7rem; font-weight: 700;
+  line-height: 1.15rem; text-align: center; vertical-align: super; }
+.qa-gap { color: var(--body-text-color-subdued); }
+a.qa-ref { text-decoration: none; font-weight: 600; color: #b7791f; cursor: pointer; }
+a.qa-ref:hover { text-decoration: underline; }
+.qa-examples { gap: .4rem; flex-wrap: wrap; }
+.qa-examples button { flex: 0 1 auto !important; min-width: 0 !important; font-size: .85rem; }
+footer { display: none !important; }
+"""
+
+# Clicking a [n] marker scrolls the source panel to that sentence instead of following the link.
+HEAD = """
+<script>
+document.addEventListener("click", function (event) {
+  var link = event.target && event.target.closest ? event.target.closest("a.qa-ref") : null;
+  if (!link) { return; }
+  event.preventDefault();
+  var id = (link.getAttribute("href") || "").slice(1);
+  function go() {
+    var el = document.getElementById(id);
+    if (!el) { return; }
+    el.scrollIntoView({behavior: "smooth", block: "center"});
+    el.classList.remove("qa-flash"); void el.offsetWidth; el.classList.add("qa-flash");
+  }
+  go(); setTimeout(go, 400);
+}, true);
+</script>
+"""
+
+
+class ChatTurn(TypedDict):
+    """One chat message as the session keeps it: what the pipeline sees and what the user sees."""
+
+    role: str
+    content: str  # plain text, passed to the pipeline as history
+    display: str  # escaped Markdown shown in the chat
+    answer: Answer | None  # for assistant messages: the answer, to re-show its sources on click
+    error: bool  # failed exchanges are shown but not sent back as history
+
+
+_LIMITS: "weakref.WeakKeyDictionary[gr.Blocks, int]" = weakref.WeakKeyDictionary()
+
+
+def _chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
+    return [{"role": t["role"], "content": t["display"]} for t in turns]
+
+
+def _error_message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, QAError) else "Something went wrong on the server; the log has the details."
+
+
+class ChatHandlers:
+    """The event handlers of one app, bound to its pipeline (shared by all sessions)."""
+
+    def __init__(self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int) -> None:
+        self.pipeline = pipeline
+        self.llm = llm
+        self.max_file_bytes = max_file_bytes
+
+    # ----- documents -----------------------------------------------------------------
+
+    def doc_choices(self) -> list[str]:
+        return sorted(self.pipeline.documents)
+
+    def doc_filter(self, selected: Collection[str] | None) -> list[str] | None:
+        """The documents a question is restricted to; None means all. Unknown ids are an error."""
+        if not selected:
+            return None
+        known = self.pipeline.documents
+        missing = [d for d in selected if d not in known]
+        if missing:
+            raise ConfigError(
+                f"Not in the index: {', '.join(sorted(missing))}. Choose from the document list "
+                f"({len(known)} indexed) or upload the file first."
+            )
+        return list(dict.fromkeys(selected))
+
+    def refresh_documents(self, selected: list[str] | None = None) -> tuple[Any, str]:
+        """Document list and summary, keeping the still-valid part of the user's selection."""
+        choices = self.doc_choices()
+        keep = [d for d in (selected or []) if d in self.pipeline.documents]
+        return gr.update(choices=choices, value=keep), render.documents_summary(self.pipeline.documents)
+
+    def upload(
+        self, files: list[str] | None, selected: list[str] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)
+    ) -> tuple[str, Any, Any, str]:
+        """Validate uploaded files, then embed and index the good ones; every rejection is explained."""
+        if not files:
+            choices_update, summary = self.refresh_documents(selected)
+            return "", choices_update, None, summary
+        progress(0.05, desc=f"Reading {len(files)} file(s)")
+        report = read_uploads([(str(f), None) for f in files], max_bytes=self.max_file_bytes)
+        lines: list[str] = []
+        if report.accepted:
+            names = ", ".join(d.doc_id for d in report.accepted)
+            progress(0.2, desc=f"Embedding and indexing {names}")
+            try:
+                before = set(self.pipeline.documents)
+                self.pipeline.add(report.accepted, progress=True)
+            except (QAError, OSError) as exc:
+                log.exception("indexing an upload failed")
+                msg = str(exc) if isinstance(exc, QAError) else f"Could not write the index ({exc}). Try again."
+                lines.append(f'<div class="qa-status qa-error" role="alert">\u26a0\ufe0f {render.escape(msg)}</div>')
+            else:
+                for d in report.accepted:
+                    verb = "Updated" if d.doc_id in before else "Added"
+                    lines.append(
+                        f'<div class="qa-status">\u2705 {verb} <strong>{render.escape(d.doc_id)}</strong> '
+                        f"({len(d.text):,} characters).</div>"
+                    )
+        for name, reason in report.rejected:
+            lines.append(
+                f'<div class="qa-status qa-error" role="alert">\u26a0\ufe0f Rejected '
+                f"<strong>{render.escape(name)}</strong>: {render.escape(reason)}</div>"
+            )
+        progress(1.0, desc="Done")
+        choices_update, summary = self.refresh_documents(selected)
+        return "".join(lines), choices_update, None, summary
+
+    # ----- chat ----------------------------------------------------------------------
+
+    def respond(
+        self, question: str | None, turns: list[ChatTurn] | None, selected: list[str] | None
+    ) -> Iterator[tuple[Any, Any, list[ChatTurn], Any, str]]:
+        """Stream one answer into the chat, then show its citations in the source panel."""
+        turns = list(turns or [])
+        q = (question or "").strip()
+        if not q:
+            yield gr.update(), gr.update(), turns, gr.update(), render.status_html(error="Type a question first.")
+            return
+        history = [{"role": t["role"], "content": t["content"]} for t in turns if not t["error"]][-HISTORY_MESSAGES:]
+        shown = q if len(q) <= SHOWN_QUESTION_CHARS else q[:SHOWN_QUESTION_CHARS] + "\u2026"
+        user: ChatTurn = {"role": "user", "content": q, "display": render.escape_markdown(shown),
+                          "answer": None, "error": False}
+        reply: ChatTurn = {"role": "assistant", "content": "", "display": "*Searching the articles\u2026*",
+                           "answer": None, "error": False}
+        turns += [user, reply]
+        yield "", _chat_messages(turns), turns, gr.update(), render.status_html(None)
+        text = ""
+        final: Answer | None = None
+        try:
+            doc_ids = self.doc_filter(selected)
+            for item in self.pipeline.stream(q, history, llm=self.llm, doc_ids=doc_ids):
+                if isinstance(item, Answer):
+                    final = item
+                    continue
+                text += item
+                reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
+                yield gr.update(), _chat_messages(turns), turns, gr.update(), gr.update()
+        except Exception as exc:
+            if not isinstance(exc, QAError):
+                log.exception("answering %r failed", q[:200])
+            message = _error_message(exc)
+            user["error"] = reply["error"] = True
+            reply["content"] = message
+            reply["display"] = "\u26a0\ufe0f " + render.escape_markdown(message)
+            yield gr.update(), _chat_messages(turns), turns, gr.update(), render.status_html(error=message)
+            return
+        if final is None:  # the pipeline always ends with an Answer; be safe anyway
+            final = Answer(question=q, text=text, abstained=False)
+        reply["content"] = final.text
+        reply["display"] = render.message_markdown(final)
+        reply["answer"] = final
+        sources = render.render_sources(self.pipeline.documents, final)
+        yield gr.update(), _chat_messages(turns), turns, sources, render.status_html(final)
+
+    def show_message_sources(self, turns: list[ChatTurn] | None, evt: gr.SelectData) -> tuple[Any, Any]:
+        """Clicking an earlier answer shows that answer's sources again."""
+        index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        if not isinstance(index, int) or not turns or not 0 <= index < len(turns):
+            return gr.update(), gr.update()
+        answer = turns[index]["answer"]
+        if answer is None:
+            return gr.update(), gr.update()
+        return render.render_sources(self.pipeline.documents, answer), render.status_html(answer)
+
+    def ask(self, question: str, doc_ids: list[str] | None = None,
+            history: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """Answer one question about the indexed articles; errors come back as the message to show."""
+        try:
+            answer = self.pipeline.ask(question, history, llm=self.llm, doc_ids=self.doc_filter(doc_ids))
+        except Exception as exc:
+            if not isinstance(exc, QAError):
+                log.exception("API ask failed")
+            raise gr.Error(html.escape(_error_message(exc), quote=False), print_exception=False) from exc
+        return answer.to_json()
+
+
+def _ask_endpoint(handlers: ChatHandlers) -> Callable[..., dict[str, Any]]:
+    """A plain function with runtime type hints, as ``gr.api`` needs to describe the endpoint."""
+
+    def ask(question: str, doc_ids: list[str] | None = None, history: list[dict[str, str]] | None = None) -> dict[
+        str, Any
+    ]:
+        """Answer a question about the indexed news articles.
+
+        Returns the Answer as JSON: answer, abstained, backend, notice, unsupported, and
+        citations (n, doc_id, sentence, start, end, score). Restrict the search with doc_ids;
+        pass earlier turns as history ([{"role": "user"|"assistant", "content": ...}]).
+        """
+        return handlers.ask(question, doc_ids, history)
+
+    return ask
+
+
+def build_app(
+    pipeline: Pipeline,
+    *,
+    llm: str | None = None,
+    max_file_bytes: int | None = None,
+    concurrency_limit: int = DEFAULT_CONCURRENCY,
+    title: str = "News QA",
+) -> gr.Blocks:
+    """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits."""
+    limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
+    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit)
+    mb = f"{limit / 1e6:g}"
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        gr.HTML(
+            f"<h1>{render.escape(title)}</h1><p>Ask about the indexed news articles. Every answer cites the "
+            "exact sentences it comes from; they are highlighted next to the chat. Runs locally: "
+            "nothing leaves this machine.</p>",
+            elem_id="qa-header",
+        )
+        turns = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=380):
+                chatbot = gr.Chatbot(
+                    label="Chat",
+                    elem_id="qa-chat",
+                    height=470,
+                    latex_delimiters=[],
+                    feedback_options=None,
+                    buttons=["copy"],
+                    placeholder="Ask a question about the articles, or click an example below.",
+                    group_consecutive_messages=False,
+                )
+                status = gr.HTML(render.status_html(None), elem_id="qa-status")
+                with gr.Row(equal_height=True):
+                    question = gr.Textbox(
+                        show_label=False,
+                        placeholder="Ask about the articles\u2026 (Enter to send)",
+                        elem_id="qa-question",
+                        scale=8,
+                        max_lines=4,
+                        autofocus=True,
+                    )
+                    send = gr.Button("Ask", variant="primary", elem_id="qa-send", scale=1, min_width=90)
+                with gr.Row(elem_classes="qa-examples"):
+                    examples = [
+                        gr.Button(q, size="sm", variant="secondary", elem_classes="qa-example")
+                        for q in EXAMPLE_QUESTIONS
+                    ]
+                    clear = gr.Button("New chat", size="sm", variant="stop", elem_id="qa-clear")
+            with gr.Column(scale=4, min_width=320):
+                sources = gr.HTML(render.EMPTY_SOURCES_HTML, elem_id="qa-sources", label="Sources", container=True)
+        with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    doc_filter = gr.CheckboxGroup(
+                        choices=h.doc_choices(),
+                        value=[],
+                        label="Indexed documents",
+                        elem_id="qa-doc-filter",
+                    )
+                    doc_summary = gr.Markdown(render.documents_summary(pipeline.documents), elem_id="qa-doc-summary")
+                with gr.Column(scale=1):
+                    upload = gr.File(
+                        label=f"Add documents: .txt, .md or .html, up to {mb} MB each",
+                        file_count="multiple",
+                        file_types=UPLOAD_SUFFIXES,
+                        type="filepath",
+                        elem_id="qa-upload",
+                        height=140,
+                    )
+                    upload_status = gr.HTML("", elem_id="qa-upload-status")
+
+        chat_io: dict[str, Any] = {
+            "fn": h.respond,
+            "outputs": [question, chatbot, turns, sources, status],
+            "concurrency_limit": concurrency_limit,
+            "concurrency_id": "answer",
+            "api_visibility": "private",
+            "show_progress": "minimal",
+        }
+        question.submit(inputs=[question, turns, doc_filter], **chat_io)
+        send.click(inputs=[question, turns, doc_filter], **chat_io)
+        for button in examples:  # a Button's value is its label: one click asks it
+            button.click(inputs=[button, turns, doc_filter], **chat_io)
+        clear.click(
+            lambda: ([], [], render.EMPTY_SOURCES_HTML, render.status_html(None)),
+            outputs=[chatbot, turns, sources, status],
+            queue=False,
+            api_visibility="private",
+        )
+        chatbot.select(h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private")
+        upload.upload(
+            h.upload,
+            inputs=[upload, doc_filter],
+            outputs=[upload_status, doc_filter, upload, doc_summary],
+            concurrency_limit=1,
+            concurrency_id="index",
+            api_name="upload",
+            show_progress="full",
+        )
+        demo.load(h.refresh_documents, inputs=[doc_filter], outputs=[doc_filter, doc_summary], api_visibility="private")
+        gr.api(_ask_endpoint(h), api_name="ask", concurrency_limit=concurrency_limit, concurrency_id="answer")
+    demo.queue(default_concurrency_limit=concurrency_limit, max_size=QUEUE_SIZE)
+    _LIMITS[demo] = limit
+    return demo
+
+
+# ----- serving ---------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0"), is_loopback("::1")
+    (True, True, False, True)
+    """
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None)
+        except OSError:
+            return False
+        return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def check_host(host: str, allow_remote: bool) -> None:
+    """Refuse a non-loopback address unless the operator asked for it explicitly."""
+    if not is_loopback(host) and not allow_remote:
+        raise ConfigError(
+            f"Refusing to listen on {host}: other machines could reach the chat. Use --host 127.0.0.1, "
+            f"or pass --allow-remote (and set {AUTH_PASSWORD_ENV} to require a login)."
+        )
+
+
+def auth_from_env(environ: "os._Environ[str] | dict[str, str] | None" = None) -> Callable[[str, str], bool] | None:
+    """A login check when ``QA_AUTH_PASSWORD`` is set (user ``QA_AUTH_USER``, default "qa"); else None."""
+    env = os.environ if environ is None else environ
+    password = env.get(AUTH_PASSWORD_ENV, "")
+    if not password:
+        return None
+    user = env.get(AUTH_USER_ENV, "").strip() or "qa"
+
+    def check(username: str, given: str) -> bool:
+        ok_user = hmac.compare_digest(username.encode(), user.encode())
+        ok_password = hmac.compare_digest(given.encode(), password.encode())
+        return ok_user and ok_password
+
+    return check
+
+
+def launch(
+    demo: gr.Blocks,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    auth: Callable[[str, str], bool] | None = None,
+    block: bool = False,
+    quiet: bool = True,
+) -> str:
+    """Start the server (sharing off, no telemetry, upload size capped); returns the local URL."""
+    _, url, _ = demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        auth=auth,
+        auth_message="Log in with the user name and the password in QA_AUTH_PASSWORD." if auth else None,
+        prevent_thread_lock=not block,
+        quiet=quiet,
+        show_error=False,
+        max_file_size=_LIMITS.get(demo),
+        ssr_mode=False,
+        mcp_server=False,
+        pwa=False,
+        enable_monitoring=False,
+        footer_links=["api"],
+        css=CSS,
+        head=HEAD,
+        theme=gr.themes.Soft(primary_hue="amber", font=gr.themes.Font("system-ui")),
+    )
+    return str(url)
+
+
+def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_remote: bool) -> int:
+    """``qa serve``: load the index, then serve the chat until interrupted."""
+    check_host(host, allow_remote)
+    settings = config.resolve(index_dir=index_dir, llm=llm)
+    if index_dir:
+        pipeline = Pipeline.load(settings.index_dir, settings=settings)
+    else:
+        pipeline = Pipeline.default(settings=settings)
+    auth = auth_from_env()
+    if not is_loopback(host) and auth is None:
+        print(
+            f"warning: listening on {host} without a login; anyone who can reach this port can use the chat "
+            f"and upload documents. Set {AUTH_PASSWORD_ENV} to require one.",
+            file=sys.stderr,
+        )
+    demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes)
+    print(f"qa: serving {len(pipeline.documents)} document(s) on http://{host}:{port}/ (Ctrl+C to stop)", file=sys.stderr)
+    try:
+        launch(demo, host=host, port=port, auth=auth, block=True, quiet=False)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot listen on {host}:{port}: the port is in use or the address is not on this machine. "
+            "Choose another --port or stop the program that uses it."
+        ) from exc
+    return 0

@@ -1,0 +1,205 @@
+"""HTML and Markdown for the chat, kept free of Gradio so it can be unit-tested.
+
+Every piece of text that comes from a document, a file name, a question or a model
+goes through ``html.escape`` here: an article's HTML or ``<script>`` is shown, never run.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from qa.types import Answer, Citation, Document
+
+# Longer documents are shown as excerpts around the cited sentences, so a 10 MB upload
+# does not become a 10 MB HTML update on every answer.
+FULL_TEXT_LIMIT = 30_000
+EXCERPT_CONTEXT = 600
+
+_MARKER = re.compile(r"\[(\d+)\]")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>$])")
+
+EMPTY_SOURCES_HTML = (
+    '<div class="qa-sources qa-empty">'
+    "<p><strong>Sources</strong></p>"
+    "<p>Ask a question: the article appears here with the sentences the answer cites "
+    "highlighted and numbered.</p></div>"
+)
+
+
+def escape(text: str) -> str:
+    """HTML-escape untrusted text (quotes too, so it is also safe inside attributes)."""
+    return html.escape(text, quote=True)
+
+
+def escape_markdown(text: str) -> str:
+    """Escape text for the chat's Markdown: HTML is neutralised, Markdown syntax shown literally.
+
+    >>> escape_markdown("<b>$5</b> [x](y)")
+    '&lt;b&gt;\\\\$5&lt;/b&gt; \\\\[x\\\\]\\\\(y\\\\)'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def answer_markdown(text: str, *, link_markers: bool = True) -> str:
+    """The answer text for the chat: escaped, with ``[n]`` markers as links to the source panel."""
+    parts: list[str] = []
+    last = 0
+    for m in _MARKER.finditer(text):
+        parts.append(escape_markdown(text[last : m.start()]))
+        n = int(m.group(1))
+        parts.append(f'<a class="qa-ref" href="#qa-cite-{n}">[{n}]</a>' if link_markers else f"\\[{n}\\]")
+        last = m.end()
+    parts.append(escape_markdown(text[last:]))
+    return "".join(parts)
+
+
+def references_markdown(citations: Sequence[Citation]) -> str:
+    """The numbered reference list under an answer: number, exact sentence, document."""
+    lines = []
+    for c in citations:
+        lines.append(
+            f'<a class="qa-ref" href="#qa-cite-{c.n}">[{c.n}]</a> \u201c{escape_markdown(c.text)}\u201d '
+            f"\u2014 *{escape_markdown(c.doc_id)}*"
+        )
+    return "\n\n".join(lines)
+
+
+def message_markdown(answer: Answer) -> str:
+    """The whole assistant message for a finished answer."""
+    body = answer_markdown(answer.text)
+    if answer.citations:
+        body += "\n\n" + references_markdown(answer.citations)
+    return body
+
+
+def status_html(answer: Answer | None = None, *, error: str | None = None) -> str:
+    """The line under the chat: which backend answered, and any notice (e.g. Ollama unreachable)."""
+    if error is not None:
+        return f'<div class="qa-status qa-error" role="alert">\u26a0\ufe0f {escape(error)}</div>'
+    if answer is None:
+        return '<div class="qa-status">Ready. Answers cite the exact sentences they come from.</div>'
+    parts = [f'<span class="qa-backend">Answered by <strong>{escape(answer.backend)}</strong></span>']
+    if answer.abstained:
+        parts.append('<span class="qa-abstained">no supporting sentence found</span>')
+    html_out = '<div class="qa-status">' + " \u00b7 ".join(parts) + "</div>"
+    if answer.notice:
+        html_out += f'<div class="qa-status qa-notice" role="status">\u26a0\ufe0f {escape(answer.notice)}</div>'
+    return html_out
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    numbers: tuple[int, ...]
+
+
+def _locate(doc: Document, c: Citation) -> tuple[int, int] | None:
+    """The citation's offsets, checked against the text (a document may have been re-uploaded)."""
+    if 0 <= c.start < c.end <= len(doc.text) and doc.text[c.start : c.end] == c.text:
+        return c.start, c.end
+    found = doc.text.find(c.text) if c.text else -1
+    return (found, found + len(c.text)) if found >= 0 else None
+
+
+def _spans(doc: Document, citations: Iterable[Citation]) -> list[_Span]:
+    """Cited spans in text order; a sentence cited under several numbers is marked once."""
+    located: dict[tuple[int, int], list[int]] = {}
+    for c in citations:
+        where = _locate(doc, c)
+        if where is not None:
+            located.setdefault(where, []).append(c.n)
+    spans: list[_Span] = []
+    for (start, end), numbers in sorted(located.items()):
+        if spans and start < spans[-1].end:  # overlapping spans: fold into the previous one
+            prev = spans[-1]
+            spans[-1] = _Span(prev.start, max(prev.end, end), prev.numbers + tuple(numbers))
+        else:
+            spans.append(_Span(start, end, tuple(sorted(numbers))))
+    return spans
+
+
+def _windows(text: str, spans: Sequence[_Span]) -> list[tuple[int, int]]:
+    """The parts of a long text to show: whole lines around each cited span, merged."""
+    if len(text) <= FULL_TEXT_LIMIT:
+        return [(0, len(text))]
+    windows: list[tuple[int, int]] = []
+    for s in spans:
+        lo = max(0, s.start - EXCERPT_CONTEXT)
+        hi = min(len(text), s.end + EXCERPT_CONTEXT)
+        nl = text.rfind("\n", lo, s.start)
+        lo = nl + 1 if nl >= 0 else lo
+        nl = text.find("\n", s.end, hi)
+        hi = nl if nl >= 0 else hi
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], hi))
+        else:
+            windows.append((lo, hi))
+    return windows or [(0, min(len(text), 2 * EXCERPT_CONTEXT))]
+
+
+def highlight_document(doc: Document, citations: Sequence[Citation]) -> str:
+    """One document as escaped HTML with its cited sentences in numbered ``<mark>`` elements."""
+    spans = _spans(doc, citations)
+    text = doc.text
+    out: list[str] = []
+    windows = _windows(text, spans)
+    for wi, (lo, hi) in enumerate(windows):
+        if lo > 0 or wi > 0:
+            out.append('<span class="qa-gap">\u2026</span>\n')
+        cursor = lo
+        for s in spans:
+            if s.end <= lo or s.start >= hi:
+                continue
+            out.append(escape(text[cursor : s.start]))
+            first = s.numbers[0]
+            badges = "".join(f'<sup class="qa-num">{n}</sup>' for n in s.numbers)
+            out.append(
+                f'<mark class="qa-cite" id="qa-cite-{first}" data-cite="{" ".join(map(str, s.numbers))}">'
+                f"{badges}{escape(text[s.start : s.end])}</mark>"
+            )
+            cursor = s.end
+        out.append(escape(text[cursor:hi]))
+    if windows and windows[-1][1] < len(text):
+        out.append('\n<span class="qa-gap">\u2026</span>')
+    return "".join(out)
+
+
+def render_sources(documents: Mapping[str, Document], answer: Answer | None) -> str:
+    """The source panel: each cited document with the cited sentences highlighted and numbered."""
+    if answer is None:
+        return EMPTY_SOURCES_HTML
+    if answer.abstained or not answer.citations:
+        return (
+            '<div class="qa-sources qa-empty"><p><strong>Sources</strong></p>'
+            "<p>No sentence in the indexed articles supports an answer to this question, "
+            "so nothing is highlighted.</p></div>"
+        )
+    by_doc: dict[str, list[Citation]] = {}
+    for c in answer.citations:
+        by_doc.setdefault(c.doc_id, []).append(c)
+    sections = []
+    for doc_id, cites in by_doc.items():
+        numbers = ", ".join(f"[{c.n}]" for c in cites)
+        head = f'<div class="qa-doc-title">{escape(doc_id)} <span class="qa-doc-refs">{numbers}</span></div>'
+        doc = documents.get(doc_id)
+        if doc is None:
+            body = "".join(
+                f'<p><mark class="qa-cite" id="qa-cite-{c.n}"><sup class="qa-num">{c.n}</sup>'
+                f"{escape(c.text)}</mark></p>"
+                for c in cites
+            )
+            body += '<p class="qa-gap">(This document is no longer in the index; only the cited sentences are shown.)</p>'
+        else:
+            body = f'<div class="qa-doc-text">{highlight_document(doc, cites)}</div>'
+        sections.append(f'<section class="qa-doc" data-doc-id="{escape(doc_id)}">{head}{body}</section>')
+    return '<div class="qa-sources">' + "".join(sections) + "</div>"
+
+
+def documents_summary(documents: Mapping[str, Document]) -> str:
+    """A one-line count for the document list."""
+    n = len(documents)
+    return f"{n} document{'s' if n != 1 else ''} indexed. Tick some to search only those; none ticked searches all."

@@ -1,0 +1,80 @@
+"""Turning uploaded files into Documents: only the base name of an upload is ever used.
+
+Gradio stores uploads in its own cache directory; the name the browser sent is used as
+the document id only, never as a path, so ``../../etc/passwd`` becomes ``passwd``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.config import SUPPORTED_SUFFIXES
+from qa.errors import DocumentError, FileTooLargeError, UnsupportedFileTypeError
+from qa.ingest import document_from_bytes
+from qa.types import Document
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def base_name(name: str) -> str:
+    """The last component of a user-supplied file name, with any directory part dropped.
+
+    >>> base_name("../../etc/passwd")
+    'passwd'
+    >>> base_name("C:\\\\Users\\\\me\\\\news.txt")
+    'news.txt'
+    >>> base_name("..")
+    'upload'
+    """
+    last = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    last = _UNSAFE.sub("", last).strip()
+    return last if last not in ("", ".", "..") else "upload"
+
+
+def read_upload(path: str | os.PathLike[str], name: str | None, *, max_bytes: int) -> Document:
+    """Validate one uploaded file (type, size, encoding, emptiness) and build its Document.
+
+    ``path`` is where the web server stored the upload; ``name`` is the name the user gave
+    it (defaults to the stored file's name). Raises ``DocumentError`` with a user message.
+    """
+    shown = base_name(name if name is not None else Path(path).name)
+    if Path(shown).suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFileTypeError(shown, SUPPORTED_SUFFIXES)
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        raise FileTooLargeError(shown, size, max_bytes)
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew after the size check
+        raise FileTooLargeError(shown, len(data), max_bytes)
+    return document_from_bytes(data, shown, doc_id=shown, source=f"upload:{shown}")
+
+
+@dataclass
+class UploadReport:
+    """What happened to each file of one upload, for the message shown to the user."""
+
+    accepted: list[Document] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+
+
+def read_uploads(files: Sequence[tuple[str, str | None]], *, max_bytes: int) -> UploadReport:
+    """Read every file; bad ones are reported, good ones are kept (two with one name: last wins)."""
+    report = UploadReport()
+    by_id: dict[str, Document] = {}
+    for path, name in files:
+        try:
+            doc = read_upload(path, name, max_bytes=max_bytes)
+        except DocumentError as exc:
+            report.rejected.append((base_name(name if name is not None else Path(path).name), str(exc)))
+        except OSError as exc:
+            shown = base_name(name if name is not None else Path(path).name)
+            report.rejected.append((shown, f"The upload of {shown} could not be read ({exc.strerror}). Try again."))
+        else:
+            by_id[doc.doc_id] = doc
+    report.accepted = list(by_id.values())
+    return report
