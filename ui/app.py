@@ -47,17 +47,25 @@ CSS = """
 #qa-header h1 { margin: 0 0 .2rem 0; font-size: 1.6rem; }
 #qa-header p { margin: 0; color: var(--body-text-color-subdued); }
 .qa-status { font-size: .9rem; color: var(--body-text-color-subdued); padding: .15rem .25rem; }
-.qa-status strong { color: var(--body-text-color); }
+.qa-status strong { color: inherit; }
+.qa-backend strong { color: var(--body-text-color); }
+.qa-hint { color: var(--body-text-color-subdued); }
 .qa-notice, .qa-error { color: #8a4b00; background: #fff4e0; border: 1px solid #f0c36d;
   border-radius: 6px; padding: .35rem .6rem; margin-top: .3rem; }
 .dark .qa-notice, .dark .qa-error { color: #ffd89a; background: #3a2a0c; border-color: #8a6a20; }
+.qa-ok { color: #1d5e2c; background: #e9f7ee; border: 1px solid #9fd3ae; border-radius: 6px;
+  padding: .35rem .6rem; margin-top: .3rem; }
+.dark .qa-ok { color: #b6f0c5; background: #12301c; border-color: #2f6b40; }
 .qa-error { color: #8b1a1a; background: #fdecec; border-color: #e7a3a3; }
 .dark .qa-error { color: #ffb4b4; background: #3b1414; border-color: #8b3a3a; }
-#qa-sources { max-height: 640px; overflow-y: auto; }
-.qa-sources { font-size: .95rem; line-height: 1.6; padding: .25rem .5rem; }
+.qa-sources { font-size: .95rem; line-height: 1.6; padding: 0 .75rem .25rem; max-height: 620px; overflow-y: auto; }
+.qa-sources-title { font-weight: 600; font-size: .8rem; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--body-text-color-subdued); margin-bottom: .5rem; padding-top: .4rem; }
 .qa-empty { color: var(--body-text-color-subdued); }
 .qa-doc + .qa-doc { margin-top: 1rem; border-top: 1px solid var(--border-color-primary); padding-top: .75rem; }
-.qa-doc-title { font-weight: 600; margin-bottom: .4rem; word-break: break-all; }
+.qa-doc-title { font-weight: 600; margin-bottom: .4rem; word-break: break-all; position: sticky; top: 0;
+  z-index: 1; padding: .2rem 0; background: var(--block-background-fill);
+  border-bottom: 1px solid var(--border-color-primary); }
 .qa-doc-refs { font-weight: 400; color: var(--body-text-color-subdued); }
 .qa-doc-text { white-space: pre-wrap; overflow-wrap: anywhere; }
 mark.qa-cite { background: rgba(255, 200, 40, .45); color: inherit; border-radius: 3px;
@@ -70,6 +78,15 @@ sup.qa-num { display: inline-block; min-width: 1.15rem; margin-right: .25rem; pa
 .qa-gap { color: var(--body-text-color-subdued); }
 a.qa-ref { text-decoration: none; font-weight: 600; color: #b7791f; cursor: pointer; }
 a.qa-ref:hover { text-decoration: underline; }
+.qa-refs { margin-top: .25rem; padding-top: .4rem; border-top: 1px solid var(--border-color-primary);
+  font-size: .85rem; line-height: 1.45; }
+.qa-refs-title { font-weight: 600; font-size: .75rem; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--body-text-color-subdued); }
+.qa-refs ul { list-style: none; padding-left: 0 !important; margin: .2rem 0 0 0 !important; }
+.qa-refs li { margin: .15rem 0 !important; }
+.qa-unsupported { margin-top: .25rem; font-size: .85rem; color: var(--body-text-color-subdued); }
+.qa-unsupported ul { padding-left: 1.1rem !important; margin: .2rem 0 0 0 !important; }
+.qa-ref-doc { color: var(--body-text-color-subdued); }
 .qa-examples { gap: .4rem; flex-wrap: wrap; }
 .qa-examples button { flex: 0 1 auto !important; min-width: 0 !important; font-size: .85rem; }
 footer { display: none !important; }
@@ -95,6 +112,14 @@ document.addEventListener("click", function (event) {
 """
 
 
+# After an answer, scroll the source panel (not the page) to the first cited sentence.
+SCROLL_TO_FIRST_CITATION = """() => {
+  const box = document.querySelector("#qa-sources .qa-sources");
+  const mark = box && box.querySelector("mark.qa-cite");
+  if (mark) { box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - 60); }
+}"""
+
+
 class ChatTurn(TypedDict):
     """One chat message as the session keeps it: what the pipeline sees and what the user sees."""
 
@@ -104,6 +129,10 @@ class ChatTurn(TypedDict):
     answer: Answer | None  # for assistant messages: the answer, to re-show its sources on click
     error: bool  # failed exchanges are shown but not sent back as history
 
+
+# Gradio sees this default and passes a fresh tracker per call; it also follows the tqdm bar
+# that Pipeline.add(progress=True) shows while embedding a large upload.
+_UPLOAD_PROGRESS = gr.Progress(track_tqdm=True)
 
 _LIMITS: "weakref.WeakKeyDictionary[gr.Blocks, int]" = weakref.WeakKeyDictionary()
 
@@ -149,7 +178,7 @@ class ChatHandlers:
         return gr.update(choices=choices, value=keep), render.documents_summary(self.pipeline.documents)
 
     def upload(
-        self, files: list[str] | None, selected: list[str] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)
+        self, files: list[str] | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS
     ) -> tuple[str, Any, Any, str]:
         """Validate uploaded files, then embed and index the good ones; every rejection is explained."""
         if not files:
@@ -167,17 +196,19 @@ class ChatHandlers:
             except (QAError, OSError) as exc:
                 log.exception("indexing an upload failed")
                 msg = str(exc) if isinstance(exc, QAError) else f"Could not write the index ({exc}). Try again."
-                lines.append(f'<div class="qa-status qa-error" role="alert">\u26a0\ufe0f {render.escape(msg)}</div>')
+                lines.append(
+                    f'<div class="qa-status qa-error" role="alert"><strong>Error:</strong> {render.escape(msg)}</div>'
+                )
             else:
                 for d in report.accepted:
                     verb = "Updated" if d.doc_id in before else "Added"
                     lines.append(
-                        f'<div class="qa-status">\u2705 {verb} <strong>{render.escape(d.doc_id)}</strong> '
+                        f'<div class="qa-status qa-ok">{verb} <strong>{render.escape(d.doc_id)}</strong> '
                         f"({len(d.text):,} characters).</div>"
                     )
         for name, reason in report.rejected:
             lines.append(
-                f'<div class="qa-status qa-error" role="alert">\u26a0\ufe0f Rejected '
+                f'<div class="qa-status qa-error" role="alert">Rejected '
                 f"<strong>{render.escape(name)}</strong>: {render.escape(reason)}</div>"
             )
         progress(1.0, desc="Done")
@@ -188,7 +219,7 @@ class ChatHandlers:
 
     def respond(
         self, question: str | None, turns: list[ChatTurn] | None, selected: list[str] | None
-    ) -> Iterator[tuple[Any, Any, list[ChatTurn], Any, str]]:
+    ) -> Iterator[tuple[Any, Any, list[ChatTurn], Any, Any]]:
         """Stream one answer into the chat, then show its citations in the source panel."""
         turns = list(turns or [])
         q = (question or "").strip()
@@ -197,10 +228,20 @@ class ChatHandlers:
             return
         history = [{"role": t["role"], "content": t["content"]} for t in turns if not t["error"]][-HISTORY_MESSAGES:]
         shown = q if len(q) <= SHOWN_QUESTION_CHARS else q[:SHOWN_QUESTION_CHARS] + "\u2026"
-        user: ChatTurn = {"role": "user", "content": q, "display": render.escape_markdown(shown),
-                          "answer": None, "error": False}
-        reply: ChatTurn = {"role": "assistant", "content": "", "display": "*Searching the articles\u2026*",
-                           "answer": None, "error": False}
+        user: ChatTurn = {
+            "role": "user",
+            "content": q,
+            "display": render.escape_markdown(shown),
+            "answer": None,
+            "error": False,
+        }
+        reply: ChatTurn = {
+            "role": "assistant",
+            "content": "",
+            "display": "*Searching the articles\u2026*",
+            "answer": None,
+            "error": False,
+        }
         turns += [user, reply]
         yield "", _chat_messages(turns), turns, gr.update(), render.status_html(None)
         text = ""
@@ -220,7 +261,7 @@ class ChatHandlers:
             message = _error_message(exc)
             user["error"] = reply["error"] = True
             reply["content"] = message
-            reply["display"] = "\u26a0\ufe0f " + render.escape_markdown(message)
+            reply["display"] = "**Error:** " + render.escape_markdown(message)
             yield gr.update(), _chat_messages(turns), turns, gr.update(), render.status_html(error=message)
             return
         if final is None:  # the pipeline always ends with an Answer; be safe anyway
@@ -241,8 +282,9 @@ class ChatHandlers:
             return gr.update(), gr.update()
         return render.render_sources(self.pipeline.documents, answer), render.status_html(answer)
 
-    def ask(self, question: str, doc_ids: list[str] | None = None,
-            history: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    def ask(
+        self, question: str, doc_ids: list[str] | None = None, history: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
         """Answer one question about the indexed articles; errors come back as the message to show."""
         try:
             answer = self.pipeline.ask(question, history, llm=self.llm, doc_ids=self.doc_filter(doc_ids))
@@ -256,9 +298,9 @@ class ChatHandlers:
 def _ask_endpoint(handlers: ChatHandlers) -> Callable[..., dict[str, Any]]:
     """A plain function with runtime type hints, as ``gr.api`` needs to describe the endpoint."""
 
-    def ask(question: str, doc_ids: list[str] | None = None, history: list[dict[str, str]] | None = None) -> dict[
-        str, Any
-    ]:
+    def ask(
+        question: str, doc_ids: list[str] | None = None, history: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
         """Answer a question about the indexed news articles.
 
         Returns the Answer as JSON: answer, abstained, backend, notice, unsupported, and
@@ -282,7 +324,8 @@ def build_app(
     limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
     h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit)
     mb = f"{limit / 1e6:g}"
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    demo = gr.Blocks(title=title, analytics_enabled=False)
+    with demo:
         gr.HTML(
             f"<h1>{render.escape(title)}</h1><p>Ask about the indexed news articles. Every answer cites the "
             "exact sentences it comes from; they are highlighted next to the chat. Runs locally: "
@@ -338,7 +381,6 @@ def build_app(
                         file_types=UPLOAD_SUFFIXES,
                         type="filepath",
                         elem_id="qa-upload",
-                        height=140,
                     )
                     upload_status = gr.HTML("", elem_id="qa-upload-status")
 
@@ -350,17 +392,25 @@ def build_app(
             "api_visibility": "private",
             "show_progress": "minimal",
         }
-        question.submit(inputs=[question, turns, doc_filter], **chat_io)
-        send.click(inputs=[question, turns, doc_filter], **chat_io)
+        scroll: dict[str, Any] = {
+            "fn": None,
+            "js": SCROLL_TO_FIRST_CITATION,
+            "queue": False,
+            "api_visibility": "private",
+        }
+        question.submit(inputs=[question, turns, doc_filter], **chat_io).then(**scroll)
+        send.click(inputs=[question, turns, doc_filter], **chat_io).then(**scroll)
         for button in examples:  # a Button's value is its label: one click asks it
-            button.click(inputs=[button, turns, doc_filter], **chat_io)
+            button.click(inputs=[button, turns, doc_filter], **chat_io).then(**scroll)
         clear.click(
             lambda: ([], [], render.EMPTY_SOURCES_HTML, render.status_html(None)),
             outputs=[chatbot, turns, sources, status],
             queue=False,
             api_visibility="private",
         )
-        chatbot.select(h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private")
+        chatbot.select(
+            h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"
+        ).then(**scroll)
         upload.upload(
             h.upload,
             inputs=[upload, doc_filter],
@@ -371,7 +421,9 @@ def build_app(
             show_progress="full",
         )
         demo.load(h.refresh_documents, inputs=[doc_filter], outputs=[doc_filter, doc_summary], api_visibility="private")
-        gr.api(_ask_endpoint(h), api_name="ask", concurrency_limit=concurrency_limit, concurrency_id="answer")
+        gr.api(  # type: ignore[attr-defined]
+            _ask_endpoint(h), api_name="ask", concurrency_limit=concurrency_limit, concurrency_id="answer"
+        )
     demo.queue(default_concurrency_limit=concurrency_limit, max_size=QUEUE_SIZE)
     _LIMITS[demo] = limit
     return demo
@@ -471,12 +523,14 @@ def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_re
             file=sys.stderr,
         )
     demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes)
-    print(f"qa: serving {len(pipeline.documents)} document(s) on http://{host}:{port}/ (Ctrl+C to stop)", file=sys.stderr)
     try:
-        launch(demo, host=host, port=port, auth=auth, block=True, quiet=False)
+        url = launch(demo, host=host, port=port, auth=auth)
     except OSError as exc:
         raise ConfigError(
             f"Cannot listen on {host}:{port}: the port is in use or the address is not on this machine. "
             "Choose another --port or stop the program that uses it."
         ) from exc
+    login = f", login required (user from {AUTH_USER_ENV}, default qa)" if auth else ""
+    print(f"qa: chat over {len(pipeline.documents)} document(s) at {url}{login}. Ctrl+C stops it.", file=sys.stderr)
+    demo.block_thread()
     return 0

@@ -18,12 +18,16 @@ from qa.types import Answer, Citation, Document
 FULL_TEXT_LIMIT = 30_000
 EXCERPT_CONTEXT = 600
 
+BACKEND_HINTS = {
+    "extractive": "quotes the best-matching sentence, no language model",
+    "ollama": "local language model via Ollama",
+}
+
 _MARKER = re.compile(r"\[(\d+)\]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>$])")
 
 EMPTY_SOURCES_HTML = (
-    '<div class="qa-sources qa-empty">'
-    "<p><strong>Sources</strong></p>"
+    '<div class="qa-sources qa-empty"><div class="qa-sources-title">Sources</div>'
     "<p>Ask a question: the article appears here with the sentences the answer cites "
     "highlighted and numbered.</p></div>"
 )
@@ -56,37 +60,47 @@ def answer_markdown(text: str, *, link_markers: bool = True) -> str:
     return "".join(parts)
 
 
-def references_markdown(citations: Sequence[Citation]) -> str:
-    """The numbered reference list under an answer: number, exact sentence, document."""
-    lines = []
-    for c in citations:
-        lines.append(
-            f'<a class="qa-ref" href="#qa-cite-{c.n}">[{c.n}]</a> \u201c{escape_markdown(c.text)}\u201d '
-            f"\u2014 *{escape_markdown(c.doc_id)}*"
-        )
-    return "\n\n".join(lines)
+def references_html(citations: Sequence[Citation]) -> str:
+    """The numbered reference list under an answer: number, exact sentence, document (one HTML block)."""
+    items = "".join(
+        f'<li><a class="qa-ref" href="#qa-cite-{c.n}">[{c.n}]</a> '
+        f'<span class="qa-ref-text">\u201c{escape(c.text)}\u201d</span> '
+        f'<span class="qa-ref-doc">\u2014 {escape(c.doc_id)}</span></li>'
+        for c in citations
+    )
+    return f'<div class="qa-refs"><div class="qa-refs-title">Sources</div><ul>{items}</ul></div>'
 
 
 def message_markdown(answer: Answer) -> str:
-    """The whole assistant message for a finished answer."""
+    """The whole assistant message for a finished answer: escaped text, then its references."""
     body = answer_markdown(answer.text)
     if answer.citations:
-        body += "\n\n" + references_markdown(answer.citations)
+        body += "\n\n" + references_html(answer.citations)
+    if answer.unsupported:
+        items = "".join(f"<li>{escape(span)}</li>" for span in answer.unsupported)
+        body += (
+            '\n\n<div class="qa-unsupported"><div class="qa-refs-title">Not supported by the sources</div>'
+            f"<ul>{items}</ul></div>"
+        )
     return body
 
 
 def status_html(answer: Answer | None = None, *, error: str | None = None) -> str:
     """The line under the chat: which backend answered, and any notice (e.g. Ollama unreachable)."""
     if error is not None:
-        return f'<div class="qa-status qa-error" role="alert">\u26a0\ufe0f {escape(error)}</div>'
+        return f'<div class="qa-status qa-error" role="alert"><strong>Error:</strong> {escape(error)}</div>'
     if answer is None:
         return '<div class="qa-status">Ready. Answers cite the exact sentences they come from.</div>'
-    parts = [f'<span class="qa-backend">Answered by <strong>{escape(answer.backend)}</strong></span>']
+    hint = BACKEND_HINTS.get(answer.backend.split(":", 1)[0], "")
+    hint_html = f' <span class="qa-hint">({escape(hint)})</span>' if hint else ""
+    parts = [f'<span class="qa-backend">Answered by <strong>{escape(answer.backend)}</strong>{hint_html}</span>']
     if answer.abstained:
         parts.append('<span class="qa-abstained">no supporting sentence found</span>')
     html_out = '<div class="qa-status">' + " \u00b7 ".join(parts) + "</div>"
     if answer.notice:
-        html_out += f'<div class="qa-status qa-notice" role="status">\u26a0\ufe0f {escape(answer.notice)}</div>'
+        html_out += (
+            f'<div class="qa-status qa-notice" role="status"><strong>Note:</strong> {escape(answer.notice)}</div>'
+        )
     return html_out
 
 
@@ -174,7 +188,7 @@ def render_sources(documents: Mapping[str, Document], answer: Answer | None) -> 
         return EMPTY_SOURCES_HTML
     if answer.abstained or not answer.citations:
         return (
-            '<div class="qa-sources qa-empty"><p><strong>Sources</strong></p>'
+            '<div class="qa-sources qa-empty"><div class="qa-sources-title">Sources</div>'
             "<p>No sentence in the indexed articles supports an answer to this question, "
             "so nothing is highlighted.</p></div>"
         )
@@ -192,11 +206,14 @@ def render_sources(documents: Mapping[str, Document], answer: Answer | None) -> 
                 f"{escape(c.text)}</mark></p>"
                 for c in cites
             )
-            body += '<p class="qa-gap">(This document is no longer in the index; only the cited sentences are shown.)</p>'
+            body += (
+                '<p class="qa-gap">(This document is no longer in the index; only the cited sentences are shown.)</p>'
+            )
         else:
             body = f'<div class="qa-doc-text">{highlight_document(doc, cites)}</div>'
         sections.append(f'<section class="qa-doc" data-doc-id="{escape(doc_id)}">{head}{body}</section>')
-    return '<div class="qa-sources">' + "".join(sections) + "</div>"
+    title = '<div class="qa-sources-title">Sources</div>'
+    return '<div class="qa-sources">' + title + "".join(sections) + "</div>"
 
 
 def documents_summary(documents: Mapping[str, Document]) -> str:
