@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SEED_FILE, HashEmbedder
+
 from qa.cli import main
 from qa.pipeline import Pipeline
 
@@ -25,8 +25,12 @@ def run_qa(*args: str, env: dict[str, str] | None = None, timeout: float = 300) 
 
 def test_ask_json_from_a_fresh_process(tmp_path: Path) -> None:
     """The Done-when of the pipeline issue: the default index is built on first use and cites Gallant."""
-    proc = run_qa("ask", "--json", "Who stayed in Washington despite the cancellation?",
-                  env={"QA_INDEX_DIR": str(tmp_path / "default")})
+    proc = run_qa(
+        "ask",
+        "--json",
+        "Who stayed in Washington despite the cancellation?",
+        env={"QA_INDEX_DIR": str(tmp_path / "default")},
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) >= {"answer", "abstained", "citations"}
@@ -45,7 +49,10 @@ def test_index_then_ask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     doc.write_text("# Trains\nThe new train line opened in Lyon on Tuesday. It carries 40,000 riders a day.\n")
     assert main(["index", str(doc), "--index-dir", str(ix)]) == 0
     assert "indexed 1 document" in capsys.readouterr().out
-    assert main(["ask", "How many riders does the train carry?", "--index-dir", str(ix), "--json", "--llm", "extractive"]) == 0
+    assert (
+        main(["ask", "How many riders does the train carry?", "--index-dir", str(ix), "--json", "--llm", "extractive"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert "40,000 riders" in out["citations"][0]["sentence"]
 
@@ -54,18 +61,32 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "doc.pdf").write_bytes(b"%PDF-1.4")
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02\xff" * 10)
+    with (tmp_path / "huge.txt").open("wb") as f:  # 100 MB (sparse): refused before it is read
+        f.truncate(100_000_000)
     return {
         "empty question": (["ask", "   "], "question is empty"),
         "missing file": (["index", str(tmp_path / "nope.txt")], "No such file"),
         "unsupported type": (["index", str(tmp_path / "doc.pdf")], "Unsupported file type"),
         "empty document": (["index", str(tmp_path / "empty.txt")], "no text to index"),
         "binary document": (["index", str(tmp_path / "binary.txt")], "not UTF-8 text"),
+        "100 MB document": (["index", str(tmp_path / "huge.txt")], "100.0 MB; the limit is 10.0 MB"),
+        "100,000-character question": (["ask", "x" * 100_000], "100,000 characters long"),
         "missing index": (["ask", "Who?", "--index-dir", str(tmp_path / "none")], "No index at"),
     }
 
 
 @pytest.mark.parametrize(
-    "case", ["empty question", "missing file", "unsupported type", "empty document", "binary document", "missing index"]
+    "case",
+    [
+        "empty question",
+        "missing file",
+        "unsupported type",
+        "empty document",
+        "binary document",
+        "100 MB document",
+        "100,000-character question",
+        "missing index",
+    ],
 )
 def test_bad_input_exits_non_zero_with_a_clear_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
