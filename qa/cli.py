@@ -13,7 +13,9 @@ from qa.pipeline import check_question
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qa", description="Ask questions about news articles; answers cite exact sentences.")
+    p = argparse.ArgumentParser(
+        prog="qa", description="Ask questions about news articles; answers cite exact sentences."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     ix = sub.add_parser("index", help="index .txt, .md and .html files (or folders of them)")
@@ -97,8 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from ui.app import serve
 
-            return serve(host=args.host, port=args.port, index_dir=args.index_dir, llm=args.llm,
-                         allow_remote=args.allow_remote)
+            return serve(
+                host=args.host, port=args.port, index_dir=args.index_dir, llm=args.llm, allow_remote=args.allow_remote
+            )
         if args.command == "eval":
             from qa import eval as evaluation
 

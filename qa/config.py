@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,37 @@ def _number(value: object, name: str, env: str) -> float:
     return number
 
 
+def normalize_host(host: str) -> str:
+    """Complete an Ollama address the way the ``ollama`` CLI reads ``OLLAMA_HOST``.
+
+    >>> normalize_host("0.0.0.0")
+    'http://0.0.0.0:11434'
+    >>> normalize_host("https://gpu-box")
+    'https://gpu-box:443'
+    >>> normalize_host("127.0.0.1:8080/")
+    'http://127.0.0.1:8080'
+    """
+    host = host.strip().rstrip("/")
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        scheme, rest = "http", host
+    if rest.startswith("[") and "]" in rest:  # IPv6 literal
+        has_port = rest.rsplit("]", 1)[1].startswith(":")
+    else:
+        has_port = ":" in rest
+    if not has_port:
+        rest += ":443" if scheme == "https" else ":11434"
+    return f"{scheme}://{rest}"
+
+
+def _default_prompts_dir() -> Path:
+    """The repository's prompts/, or the copy a non-editable install puts under ``sys.prefix``."""
+    here = PROJECT_ROOT / "prompts"
+    if here.is_dir():
+        return here
+    return Path(sys.prefix) / "share" / "qa-news" / "prompts"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of the pipeline, already resolved."""
@@ -73,9 +105,7 @@ def resolve(
     prompts_dir: str | os.PathLike[str] | None = None,
 ) -> Settings:
     """Resolve every setting once; callers never read the environment themselves."""
-    host = str(_pick(ollama_host, "OLLAMA_HOST", DEFAULT_OLLAMA_HOST))
-    if "://" not in host:
-        host = "http://" + host
+    host = normalize_host(str(_pick(ollama_host, "OLLAMA_HOST", DEFAULT_OLLAMA_HOST)))
     return Settings(
         index_dir=Path(str(_pick(index_dir, "QA_INDEX_DIR", PROJECT_ROOT / "index" / "seeds"))),
         seeds_dir=Path(str(_pick(seeds_dir, "QA_SEEDS_DIR", PROJECT_ROOT / "seeds"))),
@@ -86,8 +116,12 @@ def resolve(
         ollama_timeout=_number(_pick(ollama_timeout, "QA_OLLAMA_TIMEOUT", 60.0), "ollama_timeout", "QA_OLLAMA_TIMEOUT"),
         top_k=int(_number(_pick(top_k, "QA_TOP_K", 6), "top_k", "QA_TOP_K")),
         max_question_chars=int(
-            _number(_pick(max_question_chars, "QA_MAX_QUESTION_CHARS", 2000), "max_question_chars", "QA_MAX_QUESTION_CHARS")
+            _number(
+                _pick(max_question_chars, "QA_MAX_QUESTION_CHARS", 2000), "max_question_chars", "QA_MAX_QUESTION_CHARS"
+            )
         ),
-        max_file_bytes=int(_number(_pick(max_file_mb, "QA_MAX_FILE_MB", 10), "max_file_mb", "QA_MAX_FILE_MB") * 1_000_000),
-        prompts_dir=Path(str(_pick(prompts_dir, "QA_PROMPTS_DIR", PROJECT_ROOT / "prompts"))),
+        max_file_bytes=int(
+            _number(_pick(max_file_mb, "QA_MAX_FILE_MB", 10), "max_file_mb", "QA_MAX_FILE_MB") * 1_000_000
+        ),
+        prompts_dir=Path(str(_pick(prompts_dir, "QA_PROMPTS_DIR", _default_prompts_dir()))),
     )

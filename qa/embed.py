@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -100,3 +108,324 @@ class SentenceTransformerEmbedder:
             list(texts), batch_size=self._batch_size, convert_to_numpy=True, normalize_embeddings=True
         )
         return normalize(vectors)
+
+
+# ----- the fast path: an ONNX export of the same model, run by onnxruntime -----------------------------------
+
+RUNTIMES = ("onnx", "onnx-int8", "torch")
+DEFAULT_RUNTIME = "onnx"
+EXPORT_VERSION = 1  # bump when the export changes, so cached exports are redone
+_PARITY_TEXTS = (
+    "Netanyahu cancelled the delegation to Washington after the vote.",
+    "Short one.",
+    "The resolution demands an immediate ceasefire for the month of Ramadan, respected by all parties, "
+    "leading to a lasting and sustainable ceasefire, and the release of all hostages.",
+)
+
+
+def resolve_runtime(runtime: str | None = None) -> str:
+    """The embedding runtime: argument, then ``QA_EMBED_RUNTIME``, then ``onnx``.
+
+    >>> resolve_runtime("torch")
+    'torch'
+    """
+    value = runtime if runtime is not None else (os.environ.get("QA_EMBED_RUNTIME") or "").strip() or DEFAULT_RUNTIME
+    if value not in RUNTIMES:
+        raise ConfigError(f"Unknown embedding runtime {value!r}: use one of {', '.join(RUNTIMES)} (QA_EMBED_RUNTIME).")
+    return value
+
+
+def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where exported models are cached: argument, ``QA_CACHE_DIR``, ``$XDG_CACHE_HOME/qa-news``, ``~/.cache/qa-news``.
+
+    >>> str(resolve_cache_dir("/tmp/x"))
+    '/tmp/x'
+    """
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = (os.environ.get("QA_CACHE_DIR") or "").strip()
+    if env:
+        return Path(env)
+    xdg = (os.environ.get("XDG_CACHE_HOME") or "").strip()
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "qa-news"
+
+
+def _fingerprint(model: str, path: str, quantize: bool) -> str:
+    """A cheap identity of the weights (names, sizes, mtimes; no hashing of 90 MB on every start)."""
+    h = hashlib.sha256(f"{model}|{path}|v{EXPORT_VERSION}|int8={quantize}".encode())
+    root = Path(path)
+    if root.is_dir():
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def export_dir(model: str, *, quantize: bool = False, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cache folder holding the ONNX export of ``model`` (it may not exist yet)."""
+    path = resolve_model_path(model)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model.rsplit("/", 1)[-1])[:60] or "model"
+    kind = "int8" if quantize else "fp32"
+    return resolve_cache_dir(cache_dir) / "onnx" / f"{slug}-{kind}-{_fingerprint(model, path, quantize)}"
+
+
+def export_onnx(model: str, target: Path, *, quantize: bool = False) -> Path:
+    """Export ``model`` (tokenizer, transformer, pooling, normalisation) to ``target`` with torch.onnx.
+
+    Runs once per model and machine; it needs torch, the query path afterwards does not.
+    The export is checked against ``SentenceTransformer.encode`` before it is published, and it
+    is written to a temporary folder that is renamed into place, so readers never see half a model.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import warnings
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model_path(model)
+    try:
+        st = SentenceTransformer(path, device="cpu", model_kwargs={"attn_implementation": "eager"})
+    except Exception:  # not every architecture takes the keyword; the default attention traces too
+        st = SentenceTransformer(path, device="cpu")
+    st.eval()
+    tokenizer = st.tokenizer
+    if not getattr(tokenizer, "is_fast", False):
+        raise ConfigError(f"The model {model!r} has no fast tokenizer, so it cannot run without torch.")
+    type_ids = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+    lower = bool(getattr(st[0], "do_lower_case", False))
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.st = st
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            features = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if type_ids:
+                features["token_type_ids"] = torch.zeros_like(input_ids)
+            return self.st(features)["sentence_embedding"]
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        # a padded dummy batch, so the traced graph keeps the attention-mask path
+        dummy = tokenizer(["a short one", "a somewhat longer sentence, for the padding"], padding=True,
+                          return_tensors="pt")
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Wrapped(),
+                (dummy["input_ids"], dummy["attention_mask"]),
+                str(tmp / "model-fp32.onnx"),
+                dynamo=False,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["embedding"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens"},
+                    "embedding": {0: "batch"},
+                },
+                opset_version=17,
+                external_data=False,
+            )
+        name = "model-fp32.onnx"
+        if quantize:
+            import logging
+
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            logging.getLogger().setLevel(logging.ERROR)  # the quantizer's advice is logged on the root logger
+            # per-channel int8 weights on the MatMuls only: embeddings, softmax, layer norm stay fp32
+            quantize_dynamic(
+                str(tmp / "model-fp32.onnx"),
+                str(tmp / "model-int8.onnx"),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
+            )
+            (tmp / "model-fp32.onnx").unlink()
+            name = "model-int8.onnx"
+        tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+        meta = {
+            "model": model,
+            "onnx": name,
+            "dim": int(st.get_embedding_dimension() or 0),
+            "max_seq_length": int(st.max_seq_length or 512),
+            "lowercase": lower,
+            "pad_id": int(tokenizer.pad_token_id or 0),
+            "quantized": quantize,
+            "export_version": EXPORT_VERSION,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        # check the export before publishing it
+        check = OnnxEmbedder.from_dir(tmp, name=model)
+        got = check.encode(list(_PARITY_TEXTS))
+        want = normalize(st.encode(list(_PARITY_TEXTS), convert_to_numpy=True))
+        cosine = float(np.min(np.sum(got * want, axis=1)))
+        if cosine < (0.95 if quantize else 0.999):
+            raise ConfigError(f"The ONNX export of {model!r} does not match the torch model (cosine {cosine:.4f}).")
+        tmp.chmod(0o755)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process published the same export first
+            if not (target / "meta.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+class OnnxEmbedder:
+    """The default embedder: the same model exported to ONNX, run by onnxruntime with a ``tokenizers`` tokenizer.
+
+    Nothing here imports torch unless the export is missing from the cache. Texts are sorted by
+    token count and batched by a token budget, so short sentences do not pay for long ones.
+    If the export cannot be made, it falls back to :class:`SentenceTransformerEmbedder` with a warning.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_EMBED_MODEL,
+        *,
+        quantize: bool = False,
+        cache_dir: str | os.PathLike[str] | None = None,
+        batch_size: int = 128,
+        max_batch_tokens: int = 8192,
+        threads: int | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        self._name = model
+        self._quantize = quantize
+        self._cache_dir = cache_dir
+        self._batch_size = batch_size
+        self._max_batch_tokens = max_batch_tokens
+        self._threads = threads
+        self._directory = directory
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._meta: dict[str, Any] | None = None
+        self._fallback: SentenceTransformerEmbedder | None = None
+
+    @classmethod
+    def from_dir(cls, directory: Path, *, name: str, threads: int | None = None) -> OnnxEmbedder:
+        """Open an export folder as it is (no cache lookup, no export)."""
+        return cls(name, directory=directory, threads=threads)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def runtime(self) -> str:
+        """What actually encodes: ``onnx``, ``onnx-int8`` or ``torch`` (after a fallback)."""
+        self._ensure()
+        if self._fallback is not None:
+            return "torch"
+        return "onnx-int8" if self._quantize else "onnx"
+
+    @property
+    def directory(self) -> Path:
+        """The export folder in use."""
+        if self._directory is None:
+            self._directory = export_dir(self._name, quantize=self._quantize, cache_dir=self._cache_dir)
+        return self._directory
+
+    def _ensure(self) -> None:
+        if self._session is not None or self._fallback is not None:
+            return
+        with self._lock:
+            if self._session is not None or self._fallback is not None:
+                return
+            directory = self.directory
+            if not (directory / "meta.json").is_file():
+                try:
+                    print(f"note: exporting the embedding model {self._name!r} to ONNX in {directory} (once)",
+                          file=sys.stderr)
+                    export_onnx(self._name, directory, quantize=self._quantize)
+                except Exception as exc:  # any failure of the optional fast path: keep working on torch
+                    print(f"warning: ONNX export failed ({exc}); embedding with torch instead", file=sys.stderr)
+                    self._fallback = SentenceTransformerEmbedder(self._name)
+                    return
+            self._open(directory)
+
+    def _open(self, directory: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(int(meta["max_seq_length"]))
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if self._threads:
+            options.intra_op_num_threads = self._threads
+        self._session = ort.InferenceSession(
+            str(directory / str(meta["onnx"])), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = tokenizer
+        self._meta = meta
+
+    @property
+    def dim(self) -> int:
+        self._ensure()
+        if self._fallback is not None:
+            return self._fallback.dim
+        assert self._meta is not None
+        return int(self._meta["dim"])
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        self._ensure()
+        if self._fallback is not None:
+            return self._fallback.encode(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        assert self._meta is not None
+        items = [t.lower() for t in texts] if self._meta.get("lowercase") else list(texts)
+        encodings = self._tokenizer.encode_batch(items)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        order = np.argsort(lengths, kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pad = int(self._meta.get("pad_id", 0))
+        start = 0
+        while start < len(order):
+            # grow the batch while it stays within the token budget (lengths only grow along `order`)
+            stop = start + 1
+            while (
+                stop < len(order)
+                and stop - start < self._batch_size
+                and (stop - start + 1) * int(lengths[order[stop]]) <= self._max_batch_tokens
+            ):
+                stop += 1
+            rows = order[start:stop]
+            width = int(lengths[rows[-1]])
+            ids = np.full((len(rows), width), pad, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, j in enumerate(rows):
+                seq = encodings[j].ids
+                ids[r, : len(seq)] = seq
+                mask[r, : len(seq)] = 1
+            out[rows] = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            start = stop
+        return normalize(out)
+
+
+def make_embedder(
+    model: str | None = None,
+    *,
+    runtime: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Embedder:
+    """The product's embedder for ``model``: ONNX by default (``QA_EMBED_RUNTIME`` picks ``torch`` or ``onnx-int8``).
+
+    Falls back to torch when onnxruntime or tokenizers is not installed.
+    """
+    name = model or DEFAULT_EMBED_MODEL
+    kind = resolve_runtime(runtime)
+    fast = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers"))
+    if kind == "torch" or not fast:
+        return SentenceTransformerEmbedder(name)
+    return OnnxEmbedder(name, quantize=kind == "onnx-int8", cache_dir=cache_dir)

@@ -19,7 +19,9 @@ class InputError(QAError):
 
 class EmptyQuestionError(InputError):
     def __init__(self) -> None:
-        super().__init__("The question is empty. Type a question about the articles, for example: Who stayed in Washington?")
+        super().__init__(
+            "The question is empty. Type a question about the articles, for example: Who stayed in Washington?"
+        )
 
 
 class QuestionTooLongError(InputError):

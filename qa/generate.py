@@ -41,8 +41,8 @@ CONNECT_TIMEOUT = 3.0
 PROBE_TTL_OK = 30.0  # a UI asks many questions: do not probe before every one
 PROBE_TTL_FAILED = 5.0  # but notice soon when the user starts `ollama serve`
 HISTORY_TURNS = 6
-HISTORY_CHARS = 1500
-DEFAULT_OPTIONS: Mapping[str, Any] = {"temperature": 0.1}
+HISTORY_CHARS = 600  # six turns stay well inside a 2048-token context with the sources
+DEFAULT_OPTIONS: Mapping[str, Any] = {"temperature": 0.1, "num_predict": 512}  # a looping model stops
 
 
 @runtime_checkable
@@ -69,6 +69,7 @@ class ExtractiveGenerator:
 
 # ----- Ollama ------------------------------------------------------------------------------
 
+_MAX_CLIENTS = 16
 _clients: dict[tuple[str, float, float], Any] = {}
 _clients_lock = threading.Lock()
 _probes: dict[tuple[str, str], tuple[float, QAError | None]] = {}
@@ -84,6 +85,8 @@ def _client(host: str, read: float, connect: float) -> Any:
             import httpx
             import ollama
 
+            if len(_clients) >= _MAX_CLIENTS:  # hosts come and go (tests, edited settings): stay small
+                _clients.clear()
             client = ollama.Client(host=host, timeout=httpx.Timeout(read, connect=connect))
             _clients[key] = client
         return client
@@ -104,6 +107,53 @@ def _history_messages(history: Sequence[Turn]) -> list[dict[str, str]]:
         text = re.sub(r"\s*\[\s*\d+(?:\s*[,\-\u2013]\s*\d+)*\s*\]", "", turn.content).strip()
         out.append({"role": turn.role, "content": defang(text[:HISTORY_CHARS])})
     return out[-HISTORY_TURNS:]
+
+
+class ThinkFilter:
+    """Drop a leading ``<think>…</think>`` block that reasoning models (qwen3, deepseek-r1) stream
+    as ordinary content on servers that do not separate it; it is not part of the answer.
+
+    >>> f = ThinkFilter()
+    >>> [f.feed(d) for d in ["<thi", "nk>hmm</th", "ink>\\n\\nGallant", " stayed."]]
+    ['', '', 'Gallant', ' stayed.']
+    """
+
+    OPEN, CLOSE = "<think>", "</think>"
+
+    def __init__(self) -> None:
+        self.state = "start"
+        self.buffer = ""
+
+    def feed(self, delta: str) -> str:
+        if self.state == "pass":
+            return delta
+        if self.state == "after":  # the blank lines between the thoughts and the answer
+            delta = delta.lstrip()
+            if delta:
+                self.state = "pass"
+            return delta
+        self.buffer += delta
+        if self.state == "start":
+            head = self.buffer.lstrip()
+            if len(head) < len(self.OPEN) and self.OPEN.startswith(head):
+                return ""  # could still become "<think>"
+            if not head.startswith(self.OPEN):
+                self.state, out, self.buffer = "pass", self.buffer, ""
+                return out
+            self.state, self.buffer = "thinking", head[len(self.OPEN) :]
+        end = self.buffer.find(self.CLOSE)
+        if end < 0:
+            self.buffer = self.buffer[-len(self.CLOSE) :]
+            return ""
+        out, self.buffer = self.buffer[end + len(self.CLOSE) :].lstrip(), ""
+        self.state = "pass" if out else "after"
+        return out
+
+    def flush(self) -> str:
+        """What is still held back when the stream ends (text that only looked like "<think>")."""
+        out = self.buffer if self.state == "start" else ""
+        self.buffer = ""
+        return out
 
 
 class OllamaGenerator:
@@ -157,6 +207,8 @@ class OllamaGenerator:
 
         if isinstance(exc, QAError):
             return exc
+        if isinstance(exc, ConnectionError) and isinstance(exc.__context__, httpx.HTTPError):
+            exc = exc.__context__  # ollama re-raises httpx.ConnectError as a bare ConnectionError
         if isinstance(exc, ollama.ResponseError):
             detail = str(exc.error)
             if exc.status_code == 404 or (exc.status_code < 0 and "not found" in detail.lower()):
@@ -236,9 +288,10 @@ class OllamaGenerator:
         try:
             parts = client.chat(model=self.model, messages=messages, stream=True, options=self.options)
             done = False
+            thoughts = ThinkFilter()
             for part in parts:
                 started = True
-                content = part.message.content if part.message is not None else None
+                content = thoughts.feed(part.message.content or "") if part.message is not None else ""
                 if content:
                     yield content
                 if part.done:
@@ -246,6 +299,9 @@ class OllamaGenerator:
                     break
             if not done:
                 raise GenerationInterruptedError(self.host, "the stream ended before the answer was complete")
+            rest = thoughts.flush()
+            if rest:
+                yield rest
         except Exception as exc:
             if isinstance(exc, QAError):
                 raise
@@ -321,6 +377,8 @@ _STOP = frozenset(
     must what who whom whose which when where why how not no yes also just only very more most some any all
     i me my we our you your one ones else again other""".split()
 )
+_PERSONAL = frozenset("he she him her his hers".split())
+_SUBSTITUTE = _PERSONAL | frozenset("they them their theirs it its there".split())
 _ANAPHORA = frozenset(
     "he she it they him her them his hers its their theirs this that these those there former latter".split()
 )
@@ -339,52 +397,115 @@ def _is_follow_up(question: str) -> bool:
     return bool(_FOLLOW_UP_START.match(question)) or any(w in _ANAPHORA for w in words) or not content
 
 
-def _names(answer: str) -> list[str]:
-    """Capitalised words that do not start a sentence: the people and places an answer mentions."""
-    text = re.sub(r"\[[\d,\s\-\u2013]+\]", " ", answer)
-    out: list[str] = []
+def _name_runs(text: str) -> list[list[str]]:
+    """Runs of capitalised words: "Israeli Defense Minister Yoav Gallant".
+
+    A capital that only starts a sentence ("Despite the…", "Hamas welcomed…") is not evidence
+    of a name, so a run that is just one sentence-initial word is dropped; "Yoav Gallant." is kept.
+    """
+    text = re.sub(r"\[[\d,\s\-\u2013]+\]", " ", text)
+    runs: list[list[str]] = []
+    run: list[str] = []
+    run_initial = False
     initial = True
+
+    def close() -> None:
+        nonlocal run
+        if run and not (len(run) == 1 and run_initial):
+            runs.append(run)
+        run = []
+
     for token in text.split():
         word = token.strip("\u201c\u201d\"'()[],;:!?")
         if word.count(".") < 2:  # keep "U.S.", drop a full stop
             word = word.rstrip(".")
-        if word[:1].isupper() and not initial and word.lower() not in _STOP:
-            out.append(word)
+        if word.endswith(("\u2019s", "'s")):
+            word = word[:-2]
+        lowered = word.lower()
+        if word[:1].isupper() and lowered not in _STOP and lowered not in _ANAPHORA:
+            if not run:
+                run_initial = initial
+            run.append(word)
+        else:
+            close()
+        if token[-1:] in ",;:)\u201d\"":
+            close()
         initial = token.rstrip("\u201d\"')").endswith((".", "!", "?", ":")) and token.count(".") < 2
-    return out
+        if initial:
+            close()
+    close()
+    return runs
+
+
+def _referent(pronoun: str, turns: Sequence[tuple[str, str]]) -> str | None:
+    """Whom a pronoun most likely means, looking back from the latest ``(question, answer)`` turn.
+
+    "he"/"she" want a person (two or more capitalised words), answers first: "Who stayed?" is
+    answered by a name. "it"/"they"/"there" want whatever the question was about, questions first.
+    """
+    for question, answer in reversed(turns):
+        texts = (answer, question) if pronoun in _PERSONAL else (question, answer)
+        for text in texts:
+            runs = _name_runs(text)
+            if pronoun in _PERSONAL:
+                runs = [r[-2:] for r in runs if len(r) >= 2]
+            if runs:
+                return " ".join(runs[0])
+    return None
 
 
 def standalone_query(question: str, history: Sequence[Turn]) -> str:
     """Rewrite a follow-up into a retrieval query that stands alone; other questions pass unchanged.
 
-    A follow-up (a pronoun such as "he", a leading "and"/"what about", or no content word) gets
-    the names from the previous answer and the key words of the previous question appended, so
-    "And what did he reject?" is searched with whom "he" was. Deterministic: no model involved.
+    A follow-up has a pronoun, a leading "and"/"what about", or no content word. A pronoun is
+    replaced by whom it most likely means (see ``_referent``: the latest turn that names someone
+    or something); when none is found, the previous question's key words are appended instead.
+    Deterministic and cheap: no model involved.
 
     >>> h = [Turn("user", "Who stayed in Washington?"), Turn("assistant", "Minister Yoav Gallant stayed. [1]")]
     >>> standalone_query("And what did he reject?", h)
-    'And what did he reject? Yoav Gallant stayed Washington'
+    'And what did Yoav Gallant reject?'
+    >>> standalone_query("Why?", h)
+    'Why? stayed Washington'
     >>> standalone_query("Where is Rafah?", h)
     'Where is Rafah?'
     """
     users = [i for i, t in enumerate(history) if t.role == "user" and t.content.strip()]
+    if users and history[users[-1]].content.strip() == question.strip():  # history may end with this question
+        users.pop()
     if not users or not _is_follow_up(question):
         return question
+    turns: list[tuple[str, str]] = []
+    for n, i in enumerate(users):
+        end = users[n + 1] if n + 1 < len(users) else len(history)
+        said = [t.content for t in history[i + 1 : end] if t.role == "assistant" and not is_abstention_text(t.content)]
+        turns.append((history[i].content.strip(), said[0] if said else ""))
+    substituted = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal substituted
+        referent = _referent(match.group(0).lower(), turns)
+        if referent is None:
+            return match.group(0)
+        substituted = True
+        return referent
+
+    rewritten = re.sub(r"\b(" + "|".join(sorted(_SUBSTITUTE)) + r")\b", replace, question, flags=re.IGNORECASE)
+    if substituted:
+        return rewritten
     last = users[-1]
-    if history[last].content.strip() == question.strip() and len(users) > 1:  # history may end with this question
-        last = users[-2]
-    elif history[last].content.strip() == question.strip():
-        return question
     previous = standalone_query(history[last].content.strip(), history[:last])
-    answers = [t.content for t in history[last + 1 :] if t.role == "assistant"]
-    terms: list[str] = []
     seen = {w.lower() for w in _words(question)}
-    candidates = _names(answers[0]) if answers else []
-    candidates += [w for w in _words(previous) if w.lower() not in _STOP and w.lower() not in _ANAPHORA]
-    for term in candidates:
-        if term and term.lower() not in seen:
+    terms: list[str] = []
+    for term in _words(previous):
+        if term and term.lower() not in _STOP and term.lower() not in _ANAPHORA and term.lower() not in seen:
             seen.add(term.lower())
             terms.append(term)
     if not terms:
         return question
     return f"{question} {' '.join(terms[:_MAX_CONTEXT_TERMS])}"
+
+
+def is_abstention_text(text: str) -> bool:
+    """Is a previous answer the abstention sentence (whose words name nobody)?"""
+    return text.strip().lower().startswith(ABSTAIN_TEXT.lower().rstrip("."))

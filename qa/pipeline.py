@@ -12,9 +12,9 @@ import numpy as np
 
 from qa import config
 from qa.cite import build_answer
-from qa.embed import Embedder, SentenceTransformerEmbedder
+from qa.embed import Embedder, SentenceTransformerEmbedder, make_embedder  # noqa: F401 (tests patch the class)
 from qa.errors import EmptyQuestionError, IndexNotFoundError, QuestionTooLongError
-from qa.generate import ABSTAIN_TEXT, ExtractiveGenerator, Generator, Selection
+from qa.generate import ABSTAIN_TEXT, Generator, Selection
 from qa.ingest import SEGMENTER_NAME, read_documents, segment
 from qa.retrieve import RetrievalConfig, Retriever
 from qa.store import Store, content_hash
@@ -71,13 +71,20 @@ def _encode(embedder: Embedder, texts: list[str], *, progress: bool) -> np.ndarr
         return embedder.encode(texts)
     from tqdm import tqdm
 
-    batch = 256
-    parts = []
+    # one length sort for the whole corpus, so each chunk is a length bucket (little padding); order restored
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: np.ndarray | None = None
+    batch = 1024
     with tqdm(total=len(texts), unit="sent", desc="embedding") as bar:
-        for i in range(0, len(texts), batch):
-            parts.append(embedder.encode(texts[i : i + batch]))
-            bar.update(len(texts[i : i + batch]))
-    return np.concatenate(parts)
+        for lo in range(0, len(texts), batch):
+            rows = order[lo : lo + batch]
+            vectors = embedder.encode([texts[i] for i in rows])
+            if out is None:
+                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+            bar.update(len(rows))
+    assert out is not None
+    return out
 
 
 def normalize_history(history: HistoryLike | None) -> list[Turn]:
@@ -123,7 +130,7 @@ class Pipeline:
         retrieval: RetrievalConfig | None = None,
     ) -> None:
         self.settings = settings or config.resolve()
-        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(store.model)
+        self.embedder: Embedder = embedder or make_embedder(store.model)
         self.generator = generator
         self.index_dir = Path(index_dir) if index_dir is not None else None
         self._retrieval = retrieval
@@ -146,16 +153,16 @@ class Pipeline:
     ) -> Pipeline:
         """Index documents; with ``index_dir``, update the index there (unchanged documents are reused)."""
         settings = kwargs.pop("settings", None) or config.resolve(embed_model=embed_model)
-        embedder = embedder or SentenceTransformerEmbedder(settings.embed_model)
+        embedder = embedder or make_embedder(settings.embed_model)
         previous = None
         if index_dir is not None and not rebuild:
             try:
-                previous = Store.load(index_dir, expect_model=embedder.name)
+                previous = Store.load(Path(index_dir), expect_model=embedder.name)
             except IndexNotFoundError:
                 previous = None
         store = build_store(documents, embedder, previous=previous, progress=progress)
         if index_dir is not None:
-            store.save(index_dir)
+            store.save(Path(index_dir))
         return cls(store, embedder=embedder, index_dir=index_dir, settings=settings, **kwargs)
 
     @classmethod
@@ -188,8 +195,8 @@ class Pipeline:
     def load(cls, index_dir: str | os.PathLike[str], **kwargs: Any) -> Pipeline:
         """Open an index built earlier; the manifest must match the configured embedder."""
         settings = kwargs.pop("settings", None) or config.resolve(embed_model=kwargs.pop("embed_model", None))
-        embedder: Embedder = kwargs.pop("embedder", None) or SentenceTransformerEmbedder(settings.embed_model)
-        store = Store.load(index_dir, expect_model=embedder.name)
+        embedder: Embedder = kwargs.pop("embedder", None) or make_embedder(settings.embed_model)
+        store = Store.load(Path(index_dir), expect_model=embedder.name)
         return cls(store, embedder=embedder, index_dir=index_dir, settings=settings, **kwargs)
 
     @classmethod
@@ -246,23 +253,46 @@ class Pipeline:
         llm: str | None = None,
         doc_ids: Collection[str] | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield text deltas as they are generated, then the final ``Answer``."""
+        """Yield text deltas as they are generated, then the final ``Answer``.
+
+        With ``llm="auto"``, a model that fails before writing anything is replaced by the
+        extractive answerer (with a notice); once text has been streamed, the error propagates.
+        """
         q = self._check_question(question)
         turns = normalize_history(history)
         selection = self._select(llm)
         query = self._standalone_query(q, turns)
         retriever = self._retriever
         hits = retriever.search(query, self.settings.top_k, doc_ids=doc_ids)
-        backend = selection.generator.name
+        generator, notice = selection.generator, selection.notice
         if retriever.abstains(hits):
             yield ABSTAIN_TEXT
-            yield build_answer(q, ABSTAIN_TEXT, [], backend=backend, notice=selection.notice)
+            yield build_answer(q, ABSTAIN_TEXT, [], backend=generator.name, notice=notice)
             return
+        from qa.errors import LLMError
+        from qa.generate import ExtractiveGenerator, fallback_notice
+
         parts: list[str] = []
-        for delta in selection.generator.stream(q, hits, turns):
-            parts.append(delta)
-            yield delta
-        yield build_answer(q, "".join(parts), hits, backend=backend, notice=selection.notice)
+        try:
+            for delta in generator.stream(q, hits, turns):
+                parts.append(delta)
+                yield delta
+        except LLMError as exc:
+            if not selection.auto or parts:
+                raise
+            generator, notice = ExtractiveGenerator(), fallback_notice(exc)
+            for delta in generator.stream(q, hits, turns):
+                parts.append(delta)
+                yield delta
+        extractive = isinstance(generator, ExtractiveGenerator)
+        yield build_answer(
+            q,
+            "".join(parts),
+            hits,
+            backend=generator.name,
+            notice=notice,
+            embedder=None if extractive else self.embedder,
+        )
 
     def ask(
         self,
@@ -281,11 +311,10 @@ class Pipeline:
         return final
 
     def _standalone_query(self, question: str, history: Sequence[Turn]) -> str:
-        """A follow-up question is searched together with the previous user question."""
-        previous = [t.content for t in history if t.role == "user" and t.content.strip()]
-        if not previous:
-            return question
-        return f"{previous[-1]} {question}"
+        """A follow-up ("And what did he reject?") is searched with what it refers to in the history."""
+        from qa.generate import standalone_query
+
+        return standalone_query(question, history)
 
 
 _default: Pipeline | None = None

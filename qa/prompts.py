@@ -96,7 +96,7 @@ def validate(system: str, user: str, *, system_path: str, user_path: str) -> Non
             if name in allowed and match.group(0) == "{" + name + "}":
                 continue
             if allowed:
-                what = f"it has the unknown placeholder {match.group(0)}; only {{question}} and {{sources}} are filled in"
+                what = f"it has the unknown placeholder {match.group(0)}; only {{question}} and {{sources}} are filled"
             else:
                 what = f"it has the placeholder {match.group(0)}, but the system prompt is sent unchanged"
             raise PromptTemplateError(path, what)

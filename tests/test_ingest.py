@@ -26,8 +26,14 @@ def test_seed_sentences_are_exact_slices(seed_text: str) -> None:
     ("text", "expected"),
     [
         ("The U.N. vote passed. The U.S. abstained.", ["The U.N. vote passed.", "The U.S. abstained."]),
-        ("Mr. Smith met Dr. Jones in Washington, D.C. on Monday.", ["Mr. Smith met Dr. Jones in Washington, D.C. on Monday."]),
-        ("Headline without a period\nFirst sentence. Second one!", ["Headline without a period", "First sentence.", "Second one!"]),
+        (
+            "Mr. Smith met Dr. Jones in Washington, D.C. on Monday.",
+            ["Mr. Smith met Dr. Jones in Washington, D.C. on Monday."],
+        ),
+        (
+            "Headline without a period\nFirst sentence. Second one!",
+            ["Headline without a period", "First sentence.", "Second one!"],
+        ),
         ("  Leading spaces. \n\n\n Trailing too.  ", ["Leading spaces.", "Trailing too."]),
         ("Prices rose 3.5 percent. Analysts were surprised?", ["Prices rose 3.5 percent.", "Analysts were surprised?"]),
         ("“Quoted,” he said. Then he left.", ["“Quoted,” he said.", "Then he left."]),

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import HashEmbedder
 
 import qa
-from conftest import HashEmbedder
 from qa import Answer, Citation, Pipeline, errors
 from qa.generate import ExtractiveGenerator
 from qa.pipeline import normalize_history
@@ -136,7 +136,10 @@ def test_add_updates_the_live_pipeline(tmp_path: Path) -> None:
     ("history", "expected"),
     [
         (None, []),
-        ([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}], [Turn("user", "Hi"), Turn("assistant", "Hello")]),
+        (
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+            [Turn("user", "Hi"), Turn("assistant", "Hello")],
+        ),
         ([("Q1", "A1")], [Turn("user", "Q1"), Turn("assistant", "A1")]),
         ([Turn("user", "x")], [Turn("user", "x")]),
         ([{"role": "user", "content": None}], []),

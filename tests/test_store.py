@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import HashEmbedder
+
 from qa import errors
 from qa.pipeline import build_store
 from qa.store import FORMAT_VERSION, MANIFEST, Store, read_manifest
