@@ -477,3 +477,43 @@ def test_build_app_registers_the_named_ask_endpoint(app: RunningApp) -> None:
     assert "/ask" in api["named_endpoints"] and "/upload" in api["named_endpoints"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/ask"]["parameters"]]
     assert params == ["question", "doc_ids", "history"]
+
+
+# ----- faults of the Ollama backend, seen through the running app ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"), [("disconnect", "broke while it was answering"), ("hang", "did not answer")]
+)
+def test_ollama_failure_is_a_clear_error_and_the_app_keeps_serving(
+    embedder: Any, seed_text: str, mode: str, message: str
+) -> None:
+    """Ollama dies mid-stream or hangs: the user gets a clear message in bounded time, then service goes on."""
+    import time
+
+    from fake_ollama import FakeOllama
+    from qa import config
+    from qa.generate import clear_probe_cache
+    from qa.pipeline import Pipeline
+
+    reply = "Yoav Gallant, the Israeli Defense Minister, remained in Washington for meetings [1]."
+    with FakeOllama(lambda body: reply, mode=mode, disconnect_after=3) as fake:  # type: ignore[arg-type]
+        clear_probe_cache()
+        settings = config.resolve(ollama_host=fake.host, ollama_timeout=1.0)
+        pipeline = Pipeline.from_texts({SEED_ID: seed_text}, embedder=embedder, settings=settings)
+        demo = build_app(pipeline, llm="ollama:llama3.2", max_file_bytes=UPLOAD_LIMIT)
+        url = launch(demo, host="127.0.0.1", port=free_port())
+        try:
+            client = Client(url, verbose=False)
+            t0 = time.monotonic()
+            with pytest.raises(AppError, match=message):
+                client.predict(GALLANT_Q, api_name="/ask")
+            assert time.monotonic() - t0 < 30, "the failure must surface in bounded time"
+            fake.mode = "ok"
+            result = client.predict(GALLANT_Q, api_name="/ask")
+            assert result["backend"] == "ollama:llama3.2"
+            assert "Yoav Gallant" in result["citations"][0]["sentence"]
+        finally:
+            fake.release.set()
+            demo.close()
+            clear_probe_cache()
