@@ -492,6 +492,7 @@ def test_ollama_failure_is_a_clear_error_and_the_app_keeps_serving(
     import time
 
     from fake_ollama import FakeOllama
+
     from qa import config
     from qa.generate import clear_probe_cache
     from qa.pipeline import Pipeline
