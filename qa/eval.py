@@ -2,47 +2,56 @@
 
 SQuAD protocol. Each article is one document (its paragraphs joined as lines, as a news article's
 paragraphs are) in its own index, and every question is asked of its own article. The articles are
-split into folds (article *i* goes to fold *i mod K*, K = 4 for 8 articles, so each fold holds two
-articles). For each fold the scorer and the abstention model are fitted on the other folds and
-applied to this one, so every "held-out" figure comes from articles the weights never saw. Off-topic
-questions are simulated by asking each article the questions of the other article in its fold (so
-they are held out too). Baselines run in the same process on the same sentences: BM25 over
-sentences, plain dense retrieval (same MiniLM, exact FAISS inner product over single sentences),
-and their reciprocal-rank fusion. The shipped weights are fitted on all articles:
-``python -m qa.eval DATASET --fit`` rewrites ``qa/retrieval_weights.json``.
+split into folds (article *i* goes to fold *i mod K*; K = 4 for 8 articles, two articles a fold).
+For each fold the scorers and the abstention models are fitted on the other folds and applied to
+this one, so every "held-out" figure comes from articles the weights never saw. Off-topic questions
+are simulated by asking each article the questions of the other article in its fold (held out too).
+Baselines run in the same process on the same sentences: BM25 over sentences, plain dense retrieval
+(the same embedder, exact FAISS inner product over single sentences), and their reciprocal-rank
+fusion. The shipped weights are fitted on all articles: ``python -m qa.eval DATASET --fit``
+rewrites ``qa/retrieval_weights.json``.
 
 Seed-QA protocol: the real pipeline over ``seeds/``; an answerable question's first citation must
 contain one of its ``support`` substrings, an unanswerable one must abstain.
+
+Embeddings are computed once per run (``CachingEmbedder``). The rerank needs token embeddings:
+from the product's embedder when it offers ``encode_tokens``, else from the same model on torch
+(the JSON's ``token_embeddings`` says which).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa import config, metrics
-from qa.embed import Embedder, SentenceTransformerEmbedder
+from qa.embed import Embedder
 from qa.errors import InputError, MissingFileError
 from qa.retrieve import (
     ABSTAIN_FEATURES,
-    FEATURES,
+    LATE_FEATURES,
     WEIGHTS_FILE,
+    AbstainModel,
     Candidates,
     RetrievalConfig,
     Retriever,
     ScorerWeights,
-    abstain_features,
-    confidence,
-    rank_scores,
+    TokenEmbedder,
+    TokenVectors,
+    linear,
+    rank,
+    rerank_set,
     rrf_scores,
+    token_embedder_for,
 )
 from qa.types import Document
 
@@ -51,8 +60,10 @@ if TYPE_CHECKING:
 
     from qa.store import Store
 
-#: Fraction of training answerable questions the fitted abstention threshold may reject.
+#: The abstention threshold is the lowest that abstains on ``OFF_TOPIC_ABSTAIN`` of the training
+#: off-topic questions, but never rejects more than ``ABSTAIN_QUANTILE`` of training answerable ones.
 ABSTAIN_QUANTILE = 0.02
+OFF_TOPIC_ABSTAIN = 0.99
 RIDGE = 1e-2
 TARGETS = {"hit_at_1": 0.82, "recall_at_5": 0.96, "wrongly_abstained": 0.05}
 TOP = 10  # ranks kept per question: MRR@10 needs ten
@@ -85,7 +96,7 @@ def load_squad(path: Path) -> list[Article]:
     """Articles of a SQuAD 2.0 file; paragraphs become lines of one document."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        articles = []
+        articles: list[Article] = []
         for a in raw["data"]:
             paragraphs = [p for p in a["paragraphs"] if p["context"].strip()]
             text = "\n".join(" ".join(p["context"].split()) for p in paragraphs)
@@ -101,8 +112,9 @@ def load_squad(path: Path) -> list[Article]:
                 if str(q["question"]).strip()
             )
             if text.strip():
-                articles.append(Article(title=str(a.get("title", f"article-{len(articles)}")), text=text, questions=questions))
-    except (ValueError, KeyError, TypeError) as exc:
+                title = str(a.get("title", f"article-{len(articles)}"))
+                articles.append(Article(title=title, text=text, questions=questions))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EvalDataError(str(path), f"not SQuAD 2.0 JSON ({exc})") from exc
     if not articles:
         raise EvalDataError(str(path), "it holds no article")
@@ -140,11 +152,13 @@ def load_seed_qa(path: Path) -> list[SeedQuestion]:
 
 
 class CachingEmbedder:
-    """Wraps an embedder so every text is embedded once per run, in large batches where possible."""
+    """Wraps an embedder (and a token-embedding source) so every text is embedded once per run."""
 
-    def __init__(self, inner: Embedder) -> None:
+    def __init__(self, inner: Embedder, tokens: TokenEmbedder | None = None) -> None:
         self.inner = inner
+        self.token_source = tokens
         self._cache: dict[str, NDArray[np.float32]] = {}
+        self._tokens: dict[str, TokenVectors] = {}
 
     @property
     def name(self) -> str:
@@ -155,8 +169,9 @@ class CachingEmbedder:
         return self.inner.dim
 
     def prime(self, texts: Iterable[str], *, desc: str = "embedding") -> None:
-        """Embed all uncached texts up front, with a progress bar."""
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        """Embed all uncached texts (and their tokens) up front, in large batches, with a progress bar."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._cache or
+                                  (self.token_source is not None and t not in self._tokens)))
         if not todo:
             return
         from tqdm import tqdm
@@ -165,8 +180,9 @@ class CachingEmbedder:
         with tqdm(total=len(todo), desc=desc, unit="text", file=sys.stderr) as bar:
             for i in range(0, len(todo), batch):
                 chunk = todo[i : i + batch]
-                for t, v in zip(chunk, self.inner.encode(chunk), strict=True):
-                    self._cache[t] = v
+                self.encode(chunk)
+                if self.token_source is not None:
+                    self.encode_tokens(chunk)
                 bar.update(len(chunk))
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
@@ -177,6 +193,51 @@ class CachingEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts]).astype(np.float32)
+
+    def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        if self.token_source is None:
+            raise TypeError("no token embeddings")
+        missing = [t for t in dict.fromkeys(texts) if t not in self._tokens]
+        if missing:
+            for t, v in zip(missing, self.token_source.encode_tokens(missing), strict=True):
+                self._tokens[t] = v
+        return [self._tokens[t] for t in texts]
+
+
+class CachingTokenEmbedder(CachingEmbedder):
+    """A ``CachingEmbedder`` that also offers (cached) token embeddings, so the rerank runs."""
+
+    def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        assert self.token_source is not None
+        missing = [t for t in dict.fromkeys(texts) if t not in self._tokens]
+        if missing:
+            for t, v in zip(missing, self.token_source.encode_tokens(missing), strict=True):
+                self._tokens[t] = v
+        return [self._tokens[t] for t in texts]
+
+
+def eval_embedder(embedder: Embedder | None = None) -> tuple[CachingEmbedder, str]:
+    """The product's embedder, cached; token embeddings from it or, failing that, from torch.
+
+    Returns the embedder and a note saying where the token embeddings come from.
+    """
+    from qa.embed import SentenceTransformerEmbedder, make_embedder
+    from qa.retrieve import SentenceTransformerTokens
+
+    if isinstance(embedder, CachingEmbedder):
+        return embedder, "as given"
+    inner = embedder or make_embedder(config.resolve().embed_model)
+    own = token_embedder_for(inner)
+    if own is not None:
+        return CachingTokenEmbedder(inner, own), "the product's embedder"
+    try:
+        torch_model = SentenceTransformerEmbedder(inner.name)._load()
+    except Exception:  # a fake or non-sentence-transformers embedder: measure stage 1 only
+        return CachingEmbedder(inner), "none: the rerank is off"
+    return (
+        CachingTokenEmbedder(inner, SentenceTransformerTokens(torch_model)),
+        "the same model on torch (the product's embedder has no encode_tokens, so its rerank is off until it has)",
+    )
 
 
 # ----- per-question records ---------------------------------------------------------------------
@@ -193,6 +254,10 @@ class Record:
     relevant: NDArray[np.bool_]  # per candidate
     bm25: list[bool] = field(default_factory=list)  # relevance of the baseline's top ranks
     dense: list[bool] = field(default_factory=list)
+    late: dict[int, NDArray[np.float32]] = field(default_factory=dict)  # memo: candidate position → late features
+
+
+LateFn = Callable[[Record, "NDArray[np.int64]"], "NDArray[np.float32] | None"]
 
 
 def _dense_baseline(store: Store) -> Any:
@@ -204,44 +269,68 @@ def _dense_baseline(store: Store) -> Any:
     return index
 
 
-def collect(articles: Sequence[Article], embedder: CachingEmbedder, folds: Sequence[Sequence[int]]) -> list[Record]:
-    """Index each article, then gather features and baseline rankings for every question (computed once)."""
-    from tqdm import tqdm
+class Harness:
+    """One index and retriever per article; records hold everything weight-independent, computed once."""
 
-    from qa.ingest import segment
-    from qa.pipeline import build_store
+    def __init__(self, articles: Sequence[Article], embedder: CachingEmbedder, config: RetrievalConfig) -> None:
+        from qa.ingest import segment
+        from qa.pipeline import build_store
 
-    sentences = [s.text for a in articles for s in segment(Document(doc_id=a.title, text=a.text))]
-    embedder.prime(sentences, desc="embedding sentences")
-    embedder.prime((q.text for a in articles for q in a.questions), desc="embedding questions")
-    partner = off_topic_partners(folds)
-    jobs: list[tuple[int, Question, str]] = []
-    for i, a in enumerate(articles):
-        jobs.extend((i, q, "answerable" if q.answerable else "unanswerable") for q in a.questions)
-        if i in partner:
-            jobs.extend((i, q, "off_topic") for q in articles[partner[i]].questions)
-    stores = [build_store([Document(doc_id=a.title, text=a.text)], embedder) for a in articles]
-    retrievers = [Retriever(s, embedder, RetrievalConfig()) for s in stores]
-    dense_indexes = [_dense_baseline(s) for s in stores]
-    records: list[Record] = []
-    for i, q, kind in tqdm(jobs, desc="retrieving", unit="q", file=sys.stderr):
-        retriever = retrievers[i]
-        store = stores[i]
-        cand = retriever.candidates(q.text, TOP)
-        texts = store.sentences
+        self.articles = articles
+        self.embedder = embedder
+        self.config = config
+        sentences = [s.text for a in articles for s in segment(Document(doc_id=a.title, text=a.text))]
+        embedder.prime(sentences, desc="embedding sentences")
+        embedder.prime((q.text for a in articles for q in a.questions), desc="embedding questions")
+        self.stores = [build_store([Document(doc_id=a.title, text=a.text)], embedder) for a in articles]
+        # candidates and features do not depend on weights: never read the shipped file here
+        unfitted = replace(config, weights=ScorerWeights.zeros())
+        self.retrievers = [Retriever(s, embedder, unfitted) for s in self.stores]
 
-        def rel(row: int, answers: tuple[str, ...] = q.answers) -> bool:
-            return metrics.contains_answer(texts[row].text, answers)
+    @property
+    def reranks(self) -> bool:
+        return all(r.reranks for r in self.retrievers)
 
-        rec = Record(i, q, kind, cand, np.array([rel(int(r)) for r in cand.rows], dtype=np.bool_))
-        if kind == "answerable":
-            lex = retriever.lexical.scores(q.text)
-            top_lex = np.argsort(-lex, kind="stable")[:TOP]
-            rec.bm25 = [rel(int(r)) for r in top_lex]
-            _, ids = dense_indexes[i].search(embedder.encode([q.text]), min(TOP, len(store)))
-            rec.dense = [rel(int(r)) for r in ids[0] if r >= 0]
-        records.append(rec)
-    return records
+    def collect(self, folds: Sequence[Sequence[int]]) -> list[Record]:
+        """Features, relevance and baseline rankings for every question and every off-topic pairing."""
+        from tqdm import tqdm
+
+        partner = off_topic_partners(folds)
+        jobs: list[tuple[int, Question, str]] = []
+        for i, a in enumerate(self.articles):
+            jobs.extend((i, q, "answerable" if q.answerable else "unanswerable") for q in a.questions)
+            if i in partner:
+                jobs.extend((i, q, "off_topic") for q in self.articles[partner[i]].questions)
+        dense_indexes = [_dense_baseline(s) for s in self.stores]
+        records: list[Record] = []
+        for i, q, kind in tqdm(jobs, desc="retrieving", unit="q", file=sys.stderr):
+            retriever, store = self.retrievers[i], self.stores[i]
+            cand = retriever.candidates(q.text, TOP)
+
+            def rel(row: int, answers: tuple[str, ...] = q.answers, store: Store = store) -> bool:
+                return metrics.contains_answer(store.sentences[row].text, answers)
+
+            rec = Record(i, q, kind, cand, np.array([rel(int(r)) for r in cand.rows], dtype=np.bool_))
+            if kind == "answerable":
+                lex = retriever.lexical.plain_scores(q.text)
+                rec.bm25 = [rel(int(r)) for r in np.argsort(-lex, kind="stable")[:TOP]]
+                _, ids = dense_indexes[i].search(self.embedder.encode([q.text]), min(TOP, len(store)))
+                rec.dense = [rel(int(r)) for r in ids[0] if r >= 0]
+            records.append(rec)
+        return records
+
+    def late(self, rec: Record, selected: NDArray[np.int64]) -> NDArray[np.float32] | None:
+        """Late-interaction features of the selected candidates (memoised per record)."""
+        retriever = self.retrievers[rec.article]
+        if not retriever.reranks or rec.cand.query_tokens is None or not len(selected):
+            return None
+        missing = [j for j in selected.tolist() if j not in rec.late]
+        if missing:
+            feats = retriever.late_features(rec.cand, np.array(missing, dtype=np.int64))
+            if feats is None:
+                return None
+            rec.late.update(zip(missing, feats, strict=True))
+        return np.stack([rec.late[j] for j in selected.tolist()]).astype(np.float32)
 
 
 def off_topic_partners(folds: Sequence[Sequence[int]]) -> dict[int, int]:
@@ -259,7 +348,7 @@ def off_topic_partners(folds: Sequence[Sequence[int]]) -> dict[int, int]:
 
 
 def make_folds(n_articles: int) -> list[list[int]]:
-    """Article ``i`` goes to fold ``i mod K``, with K = n // 2 capped at 4 (two articles a fold for 8).
+    """Article ``i`` goes to fold ``i mod K``, K = n // 2 capped at 4 (two articles a fold for 8).
 
     >>> make_folds(8)
     [[0, 4], [1, 5], [2, 6], [3, 7]]
@@ -280,9 +369,11 @@ def _standardise(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[n
     return mu, sd
 
 
-def fit_ranker(groups: Sequence[tuple[NDArray[np.float32], NDArray[np.bool_]]], ridge: float = RIDGE) -> NDArray[np.float64]:
+def fit_ranker(
+    groups: Sequence[tuple[NDArray[np.float32], NDArray[np.bool_]]], ridge: float = RIDGE
+) -> NDArray[np.float64]:
     """Conditional logit (softmax over each question's candidates, gold spread over its relevant
-    sentences) by Newton's method on standardised features; returns raw-feature weights.
+    sentences), fitted by damped Newton on standardised features; returns raw-feature weights.
 
     >>> x = np.array([[1.0], [0.0], [0.0], [1.0]], dtype=np.float32)
     >>> w = fit_ranker([(x[:2], np.array([True, False])), (x[2:], np.array([False, True]))])
@@ -290,9 +381,9 @@ def fit_ranker(groups: Sequence[tuple[NDArray[np.float32], NDArray[np.bool_]]], 
     True
     """
     usable = [(f, y) for f, y in groups if len(f) and y.any()]
-    d = len(groups[0][0][0]) if usable else 0
     if not usable:
         raise ValueError("no question has a relevant candidate to learn from")
+    d = usable[0][0].shape[1]
     x = np.concatenate([f for f, _ in usable]).astype(np.float64)
     t = np.concatenate([y / y.sum() for _, y in usable]).astype(np.float64)
     sizes = np.array([len(f) for f, _ in usable])
@@ -305,8 +396,7 @@ def fit_ranker(groups: Sequence[tuple[NDArray[np.float32], NDArray[np.bool_]]], 
     def objective(w: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         s = z @ w
         s = s - np.maximum.reduceat(s, starts)[group]
-        log_norm = np.log(np.add.reduceat(np.exp(s), starts))[group]
-        log_p = s - log_norm
+        log_p = s - np.log(np.add.reduceat(np.exp(s), starts))[group]
         return float(-(t * log_p).sum() / g + 0.5 * ridge * w @ w), np.exp(log_p)
 
     w = np.zeros(d)
@@ -329,11 +419,13 @@ def fit_ranker(groups: Sequence[tuple[NDArray[np.float32], NDArray[np.bool_]]], 
     return np.asarray(w / sd, dtype=np.float64)
 
 
-def fit_logistic(x: NDArray[np.float64], y: NDArray[np.bool_], ridge: float = RIDGE) -> tuple[NDArray[np.float64], float]:
+def fit_logistic(
+    x: NDArray[np.float64], y: NDArray[np.bool_], ridge: float = RIDGE
+) -> tuple[NDArray[np.float64], float]:
     """L2-regularised logistic regression by Newton's method; returns raw-feature weights and bias.
 
     >>> w, b = fit_logistic(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([False, False, True, True]))
-    >>> bool(w[0] > 0), bool(-b / w[0] > 1.0) and bool(-b / w[0] < 2.0)
+    >>> bool(w[0] > 0), bool(1.0 < -b / w[0] < 2.0)
     (True, True)
     """
     mu, sd = _standardise(x)
@@ -355,29 +447,80 @@ def fit_logistic(x: NDArray[np.float64], y: NDArray[np.bool_], ridge: float = RI
     return raw, float(w[-1] - raw @ mu)
 
 
-def fit_weights(records: Sequence[Record], meta: Mapping[str, Any] | None = None) -> ScorerWeights:
-    """Fit the scorer on answerable records, then the abstention model on answerable vs off-topic
-    records, and set the threshold so that ``ABSTAIN_QUANTILE`` of training answerable questions abstain."""
-    answerable = [r for r in records if r.kind == "answerable"]
-    rank = fit_ranker([(r.cand.features, r.relevant) for r in answerable])
-    provisional = ScorerWeights(tuple(rank), (0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.0)
-    pos = [r for r in answerable if len(r.cand)]
+def _selected(rec: Record, stage1: Sequence[float], cfg: RetrievalConfig) -> NDArray[np.int64]:
+    return rerank_set(linear(rec.cand.features, stage1), rec.cand.next_index, cfg.rerank_top, cfg.rerank_next)
+
+
+def _ranking_evidence(
+    rec: Record, w: ScorerWeights, late_fn: LateFn, cfg: RetrievalConfig, rerank: bool
+) -> NDArray[np.float64]:
+    sel = _selected(rec, w.stage1, cfg) if rerank else None
+    late = late_fn(rec, sel) if sel is not None else None
+    return rank(rec.cand, w, late, sel).evidence
+
+
+def _fit_abstain(
+    records: Sequence[Record], w: ScorerWeights, late_fn: LateFn, cfg: RetrievalConfig, rerank: bool
+) -> AbstainModel:
+    """Logistic answerable-vs-off-topic model; the threshold lets ``ABSTAIN_QUANTILE`` of answerable abstain."""
+    pos = [r for r in records if r.kind == "answerable" and len(r.cand)]
     neg = [r for r in records if r.kind == "off_topic" and len(r.cand)]
-    ev_pos = np.array([abstain_features(r.cand, rank_scores(r.cand.features, provisional)) for r in pos])
-    if neg:
-        ev_neg = np.array([abstain_features(r.cand, rank_scores(r.cand.features, provisional)) for r in neg])
+    ev_pos = np.array([_ranking_evidence(r, w, late_fn, cfg, rerank) for r in pos]).reshape(-1, len(ABSTAIN_FEATURES))
+    ev_neg = np.array([_ranking_evidence(r, w, late_fn, cfg, rerank) for r in neg]).reshape(-1, len(ABSTAIN_FEATURES))
+    if len(ev_neg) and len(ev_pos):
         x = np.concatenate([ev_pos, ev_neg])
         y = np.concatenate([np.ones(len(ev_pos), dtype=np.bool_), np.zeros(len(ev_neg), dtype=np.bool_)])
-        aw, ab = fit_logistic(x, y)
-    else:  # nothing off-topic to learn from: fall back to the shipped abstention model
-        from qa.retrieve import default_weights
+        weights, bias = fit_logistic(x, y)
+        model = AbstainModel(tuple(float(v) for v in weights), bias, 0.0)
+    else:  # nothing off-topic to learn from: a constant belief, so only the answerable quantile decides
+        model = AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.0)
+    return AbstainModel(model.weights, model.bias, abstain_threshold(
+        np.array([model.confidence(e) for e in ev_pos]), np.array([model.confidence(e) for e in ev_neg])
+    ))
 
-        shipped = default_weights()
-        aw, ab = np.array(shipped.abstain), shipped.abstain_bias
-    w = ScorerWeights(tuple(rank), tuple(float(v) for v in aw), float(ab), 0.0)
-    conf = np.array([confidence(e, w) for e in ev_pos])
-    below = float(np.quantile(conf, ABSTAIN_QUANTILE)) if len(conf) else 0.5
-    return ScorerWeights(w.rank, w.abstain, w.abstain_bias, below, meta=dict(meta or {}))
+
+def abstain_threshold(answerable: NDArray[np.float64], off_topic: NDArray[np.float64]) -> float:
+    """The lowest confidence threshold that abstains on ``OFF_TOPIC_ABSTAIN`` of the off-topic questions,
+    capped so that at most ``ABSTAIN_QUANTILE`` of the answerable ones abstain.
+
+    >>> abstain_threshold(np.linspace(0.5, 1.0, 101), np.linspace(0.0, 0.2, 101))
+    0.198
+    >>> abstain_threshold(np.linspace(0.0, 1.0, 101), np.linspace(0.0, 1.0, 101))
+    0.02
+    """
+    if not len(answerable):
+        return 0.5
+    cap = float(np.quantile(answerable, ABSTAIN_QUANTILE))
+    if not len(off_topic):
+        return round(cap, 6)
+    return round(min(cap, float(np.quantile(off_topic, OFF_TOPIC_ABSTAIN))), 6)
+
+
+def fit_weights(
+    records: Sequence[Record], late_fn: LateFn, cfg: RetrievalConfig, meta: Mapping[str, Any] | None = None
+) -> ScorerWeights:
+    """Fit stage 1 on every candidate, the rerank on stage 1's selection, then both abstention models."""
+    answerable = [r for r in records if r.kind == "answerable"]
+    stage1 = tuple(float(v) for v in fit_ranker([(r.cand.features, r.relevant) for r in answerable]))
+    groups = []
+    for r in answerable:
+        sel = _selected(r, stage1, cfg)
+        late = late_fn(r, sel)
+        if late is not None:
+            groups.append((np.hstack([r.cand.features[sel], late]), r.relevant[sel]))
+    if any(y.any() for _, y in groups):
+        rerank_w = tuple(float(v) for v in fit_ranker(groups))
+    else:  # no token embeddings: the rerank weights stay those of stage 1
+        rerank_w = (*stage1, *(0.0 for _ in LATE_FEATURES))
+    zeros = ScorerWeights.zeros()
+    provisional = ScorerWeights(stage1, rerank_w, zeros.abstain, zeros.abstain_stage1)
+    return ScorerWeights(
+        stage1,
+        rerank_w,
+        _fit_abstain(records, provisional, late_fn, cfg, rerank=True),
+        _fit_abstain(records, provisional, late_fn, cfg, rerank=False),
+        meta=dict(meta or {}),
+    )
 
 
 # ----- scoring records --------------------------------------------------------------------------
@@ -391,68 +534,74 @@ class Outcome:
     abstained: bool
 
 
-def apply_weights(rec: Record, weights: ScorerWeights, scorer: str = "learned") -> Outcome:
-    """Rank and decide abstention exactly as ``Retriever.search``/``abstains`` do."""
+def apply_weights(rec: Record, w: ScorerWeights, late_fn: LateFn, cfg: RetrievalConfig, rerank: bool) -> Outcome:
+    """Rank and decide abstention exactly as ``Retriever.search``/``abstains`` do (``qa.retrieve.rank``)."""
     if not len(rec.cand):
         return Outcome([], True)
-    learned = rank_scores(rec.cand.features, weights)
-    conf = confidence(abstain_features(rec.cand, learned), weights)
-    scores = learned if scorer == "learned" else rrf_scores(rec.cand.features)
-    order = np.argsort(-scores, kind="stable")[:TOP]
-    return Outcome([bool(rec.relevant[j]) for j in order], conf < weights.abstain_below)
+    sel = _selected(rec, w.stage1, cfg) if rerank else None
+    late = late_fn(rec, sel) if sel is not None else None
+    ranking = rank(rec.cand, w, late, sel)
+    return Outcome([bool(rec.relevant[j]) for j in ranking.order[:TOP]], ranking.abstains)
+
+
+def rrf_outcome(rec: Record) -> Outcome:
+    order = np.argsort(-rrf_scores(rec.cand.features), kind="stable")[:TOP]
+    return Outcome([bool(rec.relevant[j]) for j in order], False)
 
 
 def summarise(pairs: Sequence[tuple[Record, Outcome]], *, abstains: bool = True) -> dict[str, Any]:
-    """Aggregate one system's outcomes into the reported figures."""
-    ans = [(r, o) for r, o in pairs if r.kind == "answerable"]
-    una = [(r, o) for r, o in pairs if r.kind == "unanswerable"]
-    off = [(r, o) for r, o in pairs if r.kind == "off_topic"]
+    """Aggregate one system's outcomes into the reported figures (abstaining counts as a miss at hit@1)."""
+    ans = [o for r, o in pairs if r.kind == "answerable"]
+    una = [o for r, o in pairs if r.kind == "unanswerable"]
+    off = [o for r, o in pairs if r.kind == "off_topic"]
     out: dict[str, Any] = {
         "answerable": {
             "n": len(ans),
-            "hit_at_1": metrics.mean(0.0 if o.abstained else metrics.hit_at_1(o.relevant) for _, o in ans),
-            "recall_at_5": metrics.mean(metrics.recall_at_k(o.relevant, 5) for _, o in ans),
-            "mrr_at_10": metrics.mean(metrics.mrr_at_k(o.relevant, 10) for _, o in ans),
-            "top1_ignoring_abstention": metrics.mean(metrics.hit_at_1(o.relevant) for _, o in ans),
-            "wrongly_abstained": metrics.mean(float(o.abstained) for _, o in ans) if abstains else None,
+            "hit_at_1": metrics.mean(0.0 if o.abstained else metrics.hit_at_1(o.relevant) for o in ans),
+            "recall_at_5": metrics.mean(metrics.recall_at_k(o.relevant, 5) for o in ans),
+            "mrr_at_10": metrics.mean(metrics.mrr_at_k(o.relevant, 10) for o in ans),
+            "top1_ignoring_abstention": metrics.mean(metrics.hit_at_1(o.relevant) for o in ans),
+            "wrongly_abstained": metrics.mean(float(o.abstained) for o in ans) if abstains else None,
         },
     }
     if abstains:
-        out["unanswerable"] = {"n": len(una), "abstained": metrics.mean(float(o.abstained) for _, o in una)}
-        out["off_topic"] = {"n": len(off), "abstained": metrics.mean(float(o.abstained) for _, o in off)}
+        out["unanswerable"] = {"n": len(una), "abstained": metrics.mean(float(o.abstained) for o in una)}
+        out["off_topic"] = {"n": len(off), "abstained": metrics.mean(float(o.abstained) for o in off)}
     return out
 
 
 def evaluate_records(
-    records: Sequence[Record], folds: Sequence[Sequence[int]], titles: Sequence[str]
+    records: Sequence[Record], folds: Sequence[Sequence[int]], titles: Sequence[str], late_fn: LateFn,
+    cfg: RetrievalConfig, *, reranks: bool,
 ) -> tuple[dict[str, Any], list[ScorerWeights]]:
-    """Held-out figures per fold (fit on the others), baselines, and the in-sample shipped fit."""
+    """Held-out figures per fold (fit on the other folds), the baselines, and the in-sample fit on all."""
     fold_of = {a: f for f, fold in enumerate(folds) for a in fold}
-    held: list[tuple[Record, Outcome]] = []
-    held_rrf: list[tuple[Record, Outcome]] = []
+    held: dict[str, list[tuple[Record, Outcome]]] = {"hybrid_heldout": [], "stage1_heldout": []}
     fold_weights: list[ScorerWeights] = []
-    for f in range(len(folds)):
-        train = [r for r in records if fold_of[r.article] != f]
-        test = [r for r in records if fold_of[r.article] == f]
-        if len(folds) < 2 or not any(r.kind == "answerable" and r.relevant.any() for r in train):
-            continue
-        w = fit_weights(train)
-        fold_weights.append(w)
-        held.extend((r, apply_weights(r, w)) for r in test)
-        held_rrf.extend((r, apply_weights(r, w, "rrf")) for r in test)
+    if len(folds) > 1:
+        for f in range(len(folds)):
+            train = [r for r in records if fold_of[r.article] != f]
+            test = [r for r in records if fold_of[r.article] == f]
+            if not any(r.kind == "answerable" and r.relevant.any() for r in train):
+                continue
+            w = fit_weights(train, late_fn, cfg)
+            fold_weights.append(w)
+            held["hybrid_heldout"].extend((r, apply_weights(r, w, late_fn, cfg, reranks)) for r in test)
+            held["stage1_heldout"].extend((r, apply_weights(r, w, late_fn, cfg, False)) for r in test)
     ans = [r for r in records if r.kind == "answerable"]
     systems: dict[str, Any] = {}
-    if held:
-        systems["hybrid_heldout"] = summarise(held)
+    if held["hybrid_heldout"]:
+        systems["hybrid_heldout"] = summarise(held["hybrid_heldout"])
+        if reranks:
+            systems["stage1_heldout"] = summarise(held["stage1_heldout"])
     systems["bm25"] = summarise([(r, Outcome(r.bm25, False)) for r in ans], abstains=False)
     systems["dense"] = summarise([(r, Outcome(r.dense, False)) for r in ans], abstains=False)
-    if held_rrf:
-        systems["rrf"] = summarise([(r, Outcome(o.relevant, False)) for r, o in held_rrf], abstains=False)
-    shipped = fit_weights(records)
-    systems["hybrid_insample"] = summarise([(r, apply_weights(r, shipped)) for r in records])
+    systems["rrf"] = summarise([(r, rrf_outcome(r)) for r in ans], abstains=False)
+    insample = fit_weights(records, late_fn, cfg)
+    systems["hybrid_insample"] = summarise([(r, apply_weights(r, insample, late_fn, cfg, reranks)) for r in records])
     per_article: dict[str, Any] = {}
     for a, title in enumerate(titles):
-        mine = [(r, o) for r, o in held if r.article == a]
+        mine = [(r, o) for r, o in held["hybrid_heldout"] if r.article == a]
         if mine:
             per_article[title] = {
                 "fold": fold_of[a],
@@ -460,18 +609,19 @@ def evaluate_records(
                 "bm25": summarise([(r, Outcome(r.bm25, False)) for r in ans if r.article == a], abstains=False),
                 "dense": summarise([(r, Outcome(r.dense, False)) for r in ans if r.article == a], abstains=False),
             }
-    return {"systems": systems, "per_article": per_article}, [*fold_weights, shipped]
+    return {"systems": systems, "per_article": per_article}, [*fold_weights, insample]
 
 
 # ----- reporting --------------------------------------------------------------------------------
 
 _LABELS = {
-    "hybrid_heldout": "hybrid, held-out folds",
-    "bm25": "BM25 over sentences",
-    "dense": "dense (exact FAISS)",
-    "rrf": "RRF of BM25 + dense",
-    "hybrid_insample": "hybrid, shipped weights (in-sample)",
-    "pipeline": "pipeline (shipped)",
+    "hybrid_heldout": "hybrid + rerank, held-out folds",
+    "stage1_heldout": "hybrid stage 1 only, held-out folds",
+    "bm25": "baseline: BM25 over sentences",
+    "dense": "baseline: dense (exact FAISS)",
+    "rrf": "baseline: RRF of BM25 + dense",
+    "hybrid_insample": "shipped weights (in-sample, not held-out)",
+    "pipeline": "pipeline (shipped weights)",
 }
 
 
@@ -503,9 +653,8 @@ def table(systems: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_json(path: str, payload: Mapping[str, Any]) -> None:
-    import os
-
+def _write_json(path: str | Path, payload: Mapping[str, Any]) -> None:
+    """Write atomically, so a reader never sees half a file."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -516,49 +665,63 @@ def _write_json(path: str, payload: Mapping[str, Any]) -> None:
 # ----- entry points -----------------------------------------------------------------------------
 
 
-def run_squad(path: Path, embedder: Embedder, *, fit_out: Path | None = None) -> dict[str, Any]:
+def run_squad(
+    path: Path, embedder: CachingEmbedder, *, token_note: str = "", fit_out: Path | None = None,
+    cfg: RetrievalConfig | None = None,
+) -> dict[str, Any]:
     """The SQuAD protocol; with ``fit_out``, also write the weights fitted on every article there."""
     started = time.perf_counter()
+    cfg = cfg or RetrievalConfig()
     articles = load_squad(path)
     folds = make_folds(len(articles))
-    cache = CachingEmbedder(embedder)
-    records = collect(articles, cache, folds)
+    harness = Harness(articles, embedder, cfg)
+    records = harness.collect(folds)
     titles = [a.title for a in articles]
-    result, weights = evaluate_records(records, folds, titles)
-    shipped = weights[-1]
+    result, weights = evaluate_records(records, folds, titles, harness.late, cfg, reranks=harness.reranks)
+    insample = weights[-1]
     if fit_out is not None:
         meta = {
             "fitted_on": f"{path.name}: all {len(articles)} articles ({', '.join(titles)})",
             "embedder": embedder.name,
+            "token_embeddings": token_note,
             "abstain_quantile": ABSTAIN_QUANTILE,
+            "off_topic_abstain": OFF_TOPIC_ABSTAIN,
             "ridge": RIDGE,
-            "command": f"python -m qa.eval {path.name} --fit",
+            "rerank_top": cfg.rerank_top,
+            "rerank_next": cfg.rerank_next,
+            "command": f"python -m qa.eval {path} --fit",
         }
-        shipped = ScorerWeights(shipped.rank, shipped.abstain, shipped.abstain_bias, shipped.abstain_below, meta=meta)
-        _write_json(str(fit_out), shipped.to_json())
+        insample = ScorerWeights(insample.stage1, insample.rerank, insample.abstain, insample.abstain_stage1, meta)
+        _write_json(fit_out, insample.to_json())
     counts = {k: sum(r.kind == k for r in records) for k in ("answerable", "unanswerable", "off_topic")}
     return {
         "dataset": str(path),
         "format": "squad2",
         "embedder": embedder.name,
+        "token_embeddings": token_note,
+        "reranks": harness.reranks,
         "documents": "one document per article, paragraphs as lines; each question asked of its own article",
         "protocol": (
-            f"{len(folds)} folds of articles (article i in fold i mod {len(folds)}); the scorer and abstention "
-            "model are fitted on the other folds and reported on the held-out fold; off-topic = the questions "
-            "of the other article in the same fold"
+            f"{len(folds)} folds of articles (article i in fold i mod {len(folds)}); scorers and abstention "
+            "fitted on the other folds, reported on the held-out fold; off-topic = the questions of the other "
+            "article in the same fold"
         ),
         "folds": [[titles[a] for a in fold] for fold in folds],
         "counts": counts,
         "targets": TARGETS,
         **result,
         "fold_weights": [w.to_json() for w in weights[:-1]],
-        "insample_weights": shipped.to_json(),
+        "insample_weights": insample.to_json(),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
 
-def run_seed_qa(path: Path, embedder: Embedder, seeds_dir: Path | None = None) -> dict[str, Any]:
+def run_seed_qa(
+    path: Path, embedder: CachingEmbedder, *, token_note: str = "", seeds_dir: Path | None = None
+) -> dict[str, Any]:
     """The seed-QA protocol, through the real pipeline (extractive answers, shipped weights)."""
+    from tqdm import tqdm
+
     from qa.generate import ExtractiveGenerator
     from qa.pipeline import Pipeline
 
@@ -569,13 +732,11 @@ def run_seed_qa(path: Path, embedder: Embedder, seeds_dir: Path | None = None) -
                                generator=ExtractiveGenerator(), settings=settings)
     store = pipe.store
     dense_index = _dense_baseline(store)
-    lexical = pipe._retriever.lexical
-    from tqdm import tqdm
-
+    retriever = Retriever(store, embedder)
     rows: list[dict[str, Any]] = []
-    systems: dict[str, list[tuple[bool, list[bool], bool]]] = {"pipeline": [], "bm25": [], "dense": []}
+    outcomes: dict[str, list[tuple[bool, Outcome]]] = {"pipeline": [], "bm25": [], "dense": []}
     for q in tqdm(questions, desc="asking", unit="q", file=sys.stderr):
-        res = pipe.ask(q.text)
+        res = pipe.ask(q.text, llm="extractive")
         hits = pipe.retrieve(q.text, TOP)
 
         def rel(text: str, q: SeedQuestion = q) -> bool:
@@ -585,33 +746,28 @@ def run_seed_qa(path: Path, embedder: Embedder, seeds_dir: Path | None = None) -
         ok = res.abstained if not q.answerable else (first is not None and rel(first))
         rows.append({"question": q.text, "answerable": q.answerable, "abstained": res.abstained,
                      "first_citation": first, "ok": ok})
-        systems["pipeline"].append((q.answerable, [rel(h.sentence.text) for h in hits], res.abstained))
+        outcomes["pipeline"].append((q.answerable, Outcome([rel(h.sentence.text) for h in hits], res.abstained)))
         if q.answerable:
-            lex = lexical.scores(q.text)
-            systems["bm25"].append((True, [rel(store.sentences[int(r)].text) for r in np.argsort(-lex, kind="stable")[:TOP]], False))
+            lex = retriever.lexical.plain_scores(q.text)
+            top_lex = np.argsort(-lex, kind="stable")[:TOP]
+            outcomes["bm25"].append((True, Outcome([rel(store.sentences[int(r)].text) for r in top_lex], False)))
             _, ids = dense_index.search(embedder.encode([q.text]), min(TOP, len(store)))
-            systems["dense"].append((True, [rel(store.sentences[int(r)].text) for r in ids[0] if r >= 0], False))
+            outcomes["dense"].append((True, Outcome([rel(store.sentences[int(r)].text) for r in ids[0] if r >= 0],
+                                                    False)))
     summary: dict[str, Any] = {}
-    for name, outs in systems.items():
-        ans = [(r, a) for is_ans, r, a in outs if is_ans]
-        una = [a for is_ans, _, a in outs if not is_ans]
-        summary[name] = {
-            "answerable": {
-                "n": len(ans),
-                "hit_at_1": metrics.mean(0.0 if a else metrics.hit_at_1(r) for r, a in ans),
-                "recall_at_5": metrics.mean(metrics.recall_at_k(r, 5) for r, _ in ans),
-                "mrr_at_10": metrics.mean(metrics.mrr_at_k(r, 10) for r, _ in ans),
-                "wrongly_abstained": metrics.mean(float(a) for _, a in ans) if name == "pipeline" else None,
-            },
-        }
-        if name == "pipeline":
-            summary[name]["off_topic"] = {"n": len(una), "abstained": metrics.mean(float(a) for a in una)}
+    for name, outs in outcomes.items():
+        pairs = [(Record(0, Question("", "", (), a), "answerable" if a else "off_topic",
+                         retriever.candidates(""), np.zeros(0, dtype=np.bool_)), o) for a, o in outs]
+        summary[name] = summarise(pairs, abstains=name == "pipeline")
+        summary[name].pop("unanswerable", None)
     answerable_ok = [r["ok"] for r in rows if r["answerable"]]
     unanswerable_ok = [r["ok"] for r in rows if not r["answerable"]]
     return {
         "dataset": str(path),
         "format": "seed-qa",
         "embedder": embedder.name,
+        "token_embeddings": token_note,
+        "reranks": retriever.reranks,
         "corpus": str(settings.seeds_dir),
         "systems": summary,
         "answerable_cited_right": f"{sum(answerable_ok)}/{len(answerable_ok)}",
@@ -623,7 +779,11 @@ def run_seed_qa(path: Path, embedder: Embedder, seeds_dir: Path | None = None) -
 
 
 def _report(result: Mapping[str, Any]) -> str:
-    lines = [f"{result['dataset']} ({result['format']}, embedder {result['embedder']})", ""]
+    lines = [
+        f"{result['dataset']} ({result['format']}; embedder {result['embedder']}; "
+        f"rerank {'on' if result['reranks'] else 'off'}, token embeddings: {result['token_embeddings']})",
+        "",
+    ]
     if result["format"] == "squad2":
         lines += [f"protocol: {result['protocol']}", f"questions: {result['counts']}", ""]
         lines.append(table(result["systems"]))
@@ -649,9 +809,8 @@ def _report(result: Mapping[str, Any]) -> str:
             f"answerable cited right: {result['answerable_cited_right']}; "
             f"unanswerable abstained: {result['unanswerable_abstained']}",
         ]
-        for r in result["questions"]:
-            if not r["ok"]:
-                lines.append(f"  FAILED: {r['question']!r} -> {r['first_citation'] or 'abstained'}")
+        lines += [f"  FAILED: {r['question']!r} -> {r['first_citation'] or 'abstained'}"
+                  for r in result["questions"] if not r["ok"]]
     lines.append(f"({result['seconds']} s)")
     return "\n".join(lines)
 
@@ -659,22 +818,23 @@ def _report(result: Mapping[str, Any]) -> str:
 def _detect(path: Path) -> str:
     if not path.is_file():
         raise MissingFileError(str(path))
-    if path.suffix.lower() == ".jsonl":
-        return "seed-qa"
-    return "squad2"
+    return "seed-qa" if path.suffix.lower() == ".jsonl" else "squad2"
 
 
-def main(dataset: str, json_out: str | None = None, *, fit: bool = False, embedder: Embedder | None = None) -> int:
+def main(
+    dataset: str, json_out: str | None = None, *, fit: bool = False, embedder: Embedder | None = None,
+    seeds_dir: Path | None = None,
+) -> int:
     """Run the protocol that matches the file, print the table, and optionally write JSON."""
     path = Path(dataset)
     kind = _detect(path)
-    emb: Embedder = embedder or SentenceTransformerEmbedder(config.resolve().embed_model)
+    if fit and kind != "squad2":
+        raise EvalDataError(dataset, "weights are fitted on SQuAD files, not on the seed set")
+    emb, note = eval_embedder(embedder)
     if kind == "seed-qa":
-        if fit:
-            raise EvalDataError(dataset, "weights are fitted on SQuAD files, not on the seed set")
-        result = run_seed_qa(path, emb)
+        result = run_seed_qa(path, emb, token_note=note, seeds_dir=seeds_dir)
     else:
-        result = run_squad(path, emb, fit_out=WEIGHTS_FILE if fit else None)
+        result = run_squad(path, emb, token_note=note, fit_out=WEIGHTS_FILE if fit else None)
     print(_report(result))
     if fit:
         print(f"wrote the weights fitted on all articles to {WEIGHTS_FILE}")
@@ -684,7 +844,7 @@ def main(dataset: str, json_out: str | None = None, *, fit: bool = False, embedd
 
 
 def _cli(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m qa.eval", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(prog="python -m qa.eval", description="Measure retrieval; --fit refits the weights.")
     p.add_argument("dataset")
     p.add_argument("--json", dest="json_out")
     p.add_argument("--fit", action="store_true", help=f"refit the shipped weights on every article into {WEIGHTS_FILE}")
