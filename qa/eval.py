@@ -549,11 +549,18 @@ def rrf_outcome(rec: Record) -> Outcome:
     return Outcome([bool(rec.relevant[j]) for j in order], False)
 
 
-def summarise(pairs: Sequence[tuple[Record, Outcome]], *, abstains: bool = True) -> dict[str, Any]:
-    """Aggregate one system's outcomes into the reported figures (abstaining counts as a miss at hit@1)."""
-    ans = [o for r, o in pairs if r.kind == "answerable"]
-    una = [o for r, o in pairs if r.kind == "unanswerable"]
-    off = [o for r, o in pairs if r.kind == "off_topic"]
+def summarise(pairs: Sequence[tuple[Record | str, Outcome]], *, abstains: bool = True) -> dict[str, Any]:
+    """Aggregate one system's outcomes (keyed by record or by kind) into the reported figures.
+
+    Abstaining counts as a miss at hit@1; recall@5 and MRR@10 judge the ranking itself.
+    """
+
+    def kind(key: Record | str) -> str:
+        return key if isinstance(key, str) else key.kind
+
+    ans = [o for r, o in pairs if kind(r) == "answerable"]
+    una = [o for r, o in pairs if kind(r) == "unanswerable"]
+    off = [o for r, o in pairs if kind(r) == "off_topic"]
     out: dict[str, Any] = {
         "answerable": {
             "n": len(ans),
@@ -756,8 +763,7 @@ def run_seed_qa(
                                                     False)))
     summary: dict[str, Any] = {}
     for name, outs in outcomes.items():
-        pairs = [(Record(0, Question("", "", (), a), "answerable" if a else "off_topic",
-                         retriever.candidates(""), np.zeros(0, dtype=np.bool_)), o) for a, o in outs]
+        pairs: list[tuple[Record | str, Outcome]] = [("answerable" if a else "off_topic", o) for a, o in outs]
         summary[name] = summarise(pairs, abstains=name == "pipeline")
         summary[name].pop("unanswerable", None)
     answerable_ok = [r["ok"] for r in rows if r["answerable"]]

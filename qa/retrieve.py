@@ -11,13 +11,14 @@ shipped in ``retrieval_weights.json`` (JSON, never pickle):
    answer-type cues ("how many" → a number the question lacks, "when" → a date, "who" → a name).
 3. **Rerank** (``RetrievalConfig.rerank``), a late-interaction stage over the stage-1 top few:
    every question token is matched to its most similar token of the sentence (and of the
-   sentence with its predecessor), weighted by the word's IDF — BERTScore-style, with the same
+   sentence with a neighbour), weighted by the word's IDF — BERTScore-style, with the same
    MiniLM's token embeddings. It runs when the embedder offers ``encode_tokens`` (see
    ``TokenEmbedder``); otherwise stage 1 decides alone, with its own fitted abstention model.
 
 Abstention is a logistic model over query-level evidence (best scores, best IDF coverage, the share
-of the question's IDF mass the corpus knows at all), thresholded so that a fixed small share of
-answerable training questions abstain: an irrelevant top lexical match no longer looks perfect.
+of the question's IDF mass the corpus knows at all), fitted on answerable vs off-topic questions
+and thresholded to abstain on 99 % of the off-topic training questions while rejecting at most 2 %
+of the answerable ones: an irrelevant top lexical match no longer looks perfect.
 
 Per query the work is O(N) numpy (BM25 scores, top-k selection) plus Python over the candidate
 set only (a few hundred rows), and the rerank encodes at most ``rerank_top + rerank_next`` sentences
@@ -74,9 +75,9 @@ FEATURES: tuple[str, ...] = (
 #: Late-interaction features the rerank adds to the stage-1 features.
 LATE_FEATURES: tuple[str, ...] = (
     "late",  # IDF-weighted mean over question tokens of the best cosine to a sentence token
-    "late_prev",  # the same against the tokens of the sentence and its predecessor
-    "late_next",
-    "late_prev_alone",
+    "late_prev",  # the same against the tokens of the sentence and its predecessor (answers follow matches)
+    "late_next",  # … and its successor
+    "late_prev_alone",  # the predecessor alone: "the question matches the sentence before this one"
 )
 RERANK_FEATURES: tuple[str, ...] = FEATURES + LATE_FEATURES
 
@@ -84,7 +85,7 @@ RERANK_FEATURES: tuple[str, ...] = FEATURES + LATE_FEATURES
 ABSTAIN_FEATURES: tuple[str, ...] = (
     "top_score",  # best final score (rerank score when the rerank ran, else stage 1)
     "dense_max",  # best cosine to any candidate sentence
-    "dense_idf_max",
+    "dense_idf_max",  # best cosine of the IDF-pooled question
     "window_max",  # best cosine to any candidate window
     "coverage_max",  # best IDF coverage of any sentence
     "coverage_window_max",  # best IDF coverage of any window
@@ -187,8 +188,8 @@ class RetrievalConfig:
 
     candidates: int = 100
     rerank: bool = True  # the late-interaction stage, when the embedder offers token embeddings
-    rerank_top: int = 10  # stage-1 best sentences the rerank rescores
-    rerank_next: int = 3  # … plus the sentence after each of the stage-1 best this many
+    rerank_top: int = 15  # stage-1 best sentences the rerank rescores
+    rerank_next: int = 5  # … plus the sentence after each of the stage-1 best this many
     weights: ScorerWeights | None = None
 
     def resolved_weights(self) -> ScorerWeights:

@@ -194,7 +194,7 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
         ev.main(str(tmp_path / "missing.json"))
     broken = tmp_path / "broken.json"
     broken.write_text('{"data": [{"title": "x"}]}', encoding="utf-8")
-    with pytest.raises(ev.EvalDataError, match="not SQuAD 2.0"):
+    with pytest.raises(ev.EvalDataError, match=r"not SQuAD 2\.0"):
         ev.load_squad(broken)
     bad_lines = tmp_path / "bad.jsonl"
     bad_lines.write_text('{"question": "q"}\n', encoding="utf-8")
