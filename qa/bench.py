@@ -262,11 +262,16 @@ def child_build(params: dict[str, Any]) -> dict[str, Any]:
     from qa.embed import make_embedder
     from qa.ingest import segment
     from qa.pipeline import _encode, build_store
+    from qa.types import Document
 
     docs, _ = _corpus(Path(params["squad"]), params.get("articles"))
     t = time.perf_counter()
     texts = [s.text for d in docs for s in segment(d)]
     segment_s = time.perf_counter() - t
+    limit = int(params.get("sentences") or 0)
+    if 0 < limit < len(texts):  # an even sample, so short and long articles are both in it
+        texts = [texts[i] for i in np.linspace(0, len(texts) - 1, limit).astype(int).tolist()]
+        docs = [Document(doc_id=f"bench-{i}", text=" ".join(texts[i : i + 20])) for i in range(0, len(texts), 20)]
     kind = str(params["kind"])
     repeats = int(params.get("repeats", 1))
     t = time.perf_counter()
@@ -603,13 +608,13 @@ def _say(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-def bench_build(squad: Path, rounds: int, articles: int | None) -> dict[str, Any]:
+def bench_build(squad: Path, rounds: int, sentences: int) -> dict[str, Any]:
     kinds = ["plain", "onnx", "onnx-int8"]
     per: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     for r in range(rounds):
         for kind in kinds:
             _say(f"build: round {r + 1}/{rounds}, {kind}")
-            params = {"squad": str(squad), "kind": kind, "articles": articles, "repeats": 1}
+            params = {"squad": str(squad), "kind": kind, "sentences": sentences, "repeats": 1}
             per[kind].append(run_child("build", params))
     out: dict[str, Any] = {"rounds": per}
     plain_best = max(x["sent_per_s_best"] for x in per["plain"])
@@ -784,9 +789,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sections", default="build,quality,query,coldstart",
                    help="which parts to run (default all: build,quality,query,coldstart)")
     p.add_argument("--rounds", type=int, help="alternated rounds for build and cold start (default 2, quick 1)")
-    p.add_argument("--queries", type=int, help="questions per latency phase and corpus size (default 100, quick 30)")
+    p.add_argument("--build-sentences", type=int,
+                   help="SQuAD sentences (an even sample) for the build rows (default 800, quick 300; 0: all)")
+    p.add_argument("--queries", type=int, help="questions per latency phase and corpus size (default 60, quick 30)")
     p.add_argument("--quality-questions", type=int,
                    help="SQuAD questions for the quality rows, spread over the articles (300, quick 100; 0: all)")
+    p.add_argument("--quality-runtimes", default="onnx-int8",
+                   help="runtimes compared with torch in the quality rows (default onnx-int8; e.g. onnx,onnx-int8)")
     p.add_argument("--squad", default=str(SQUAD), help="SQuAD 2.0 JSON used for sentences and questions")
     p.add_argument("--cache-dir", default=str(CACHE_DIR), help=f"base vectors and large indexes ({CACHE_DIR})")
     p.add_argument("--json", dest="json_out", default=str(DEFAULT_JSON), help=f"write results here ({DEFAULT_JSON})")
@@ -808,9 +817,11 @@ def main(argv: list[str] | None = None) -> int:
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else list(QUICK_SIZES if args.quick else SIZES)
     rounds = args.rounds or (1 if args.quick else 2)
-    queries = args.queries or (30 if args.quick else 100)
+    queries = args.queries or (30 if args.quick else 60)
     if args.quality_questions is None:
         args.quality_questions = 100 if args.quick else 300
+    if args.build_sentences is None:
+        args.build_sentences = 300 if args.quick else 800
     squad = Path(args.squad)
     make_embedder().encode(["warm the export cache"])  # a first run exports the ONNX model once, untimed
     result: dict[str, Any] = {
@@ -832,11 +843,13 @@ def main(argv: list[str] | None = None) -> int:
             return None
 
     if "build" in sections:
-        result["build"] = attempt("build", lambda: bench_build(squad, rounds, 2 if args.quick else None))
+        result["build"] = attempt("build", lambda: bench_build(squad, rounds, args.build_sentences))
     if "quality" in sections:
-        _say("quality: torch vs onnx vs onnx-int8")
+        runtimes = ["torch", *[r for r in args.quality_runtimes.split(",") if r and r != "torch"]]
+        _say(f"quality: {' vs '.join(runtimes)}")
         result["quality"] = attempt("quality", lambda: run_child(
-            "quality", {"squad": str(squad), "questions": args.quality_questions}, timeout=3600))
+            "quality", {"squad": str(squad), "questions": args.quality_questions, "runtimes": runtimes},
+            timeout=3600))
     if "query" in sections:
         result["query"] = []
         for n in sizes:

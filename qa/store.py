@@ -125,9 +125,10 @@ def extend_index(index: faiss.Index, new_vectors: NDArray[np.float32]) -> faiss.
         return None  # outgrew exact search
     if isinstance(index, faiss.IndexIVF) and ivf_lists(total) > 2 * int(index.nlist):
         return None  # 4× the vectors its lists were sized for: retrain
+    if not len(new_vectors):
+        return index  # nothing to add: share it (searching does not change an index)
     copy = faiss.clone_index(index)
-    if len(new_vectors):
-        copy.add(np.ascontiguousarray(new_vectors, dtype=np.float32))
+    copy.add(np.ascontiguousarray(new_vectors, dtype=np.float32))
     return copy
 
 
