@@ -279,7 +279,8 @@ class Store:
         os.replace(tmp, root / MANIFEST)
         keep = set(names.values()) | {MANIFEST}
         for leftover in root.iterdir():
-            if leftover.name not in keep and leftover.name.split("-", 1)[0] in ("documents", "sentences", "vectors", "faiss"):
+            generation_file = leftover.name.split("-", 1)[0] in ("documents", "sentences", "vectors", "faiss")
+            if leftover.name not in keep and generation_file:
                 leftover.unlink(missing_ok=True)
             elif leftover.name.startswith(f".{MANIFEST}.") and leftover.name.endswith(".tmp"):
                 leftover.unlink(missing_ok=True)

@@ -33,6 +33,21 @@ class HashEmbedder:
         return normalize(out)
 
 
+class CountingEmbedder(HashEmbedder):
+    """Counts the texts it is asked to embed, to prove unchanged documents are not embedded again."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        return super().encode(texts)
+
+    @property
+    def embedded(self) -> int:
+        return sum(self.calls)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's environment or writes the project's index/."""

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HashEmbedder
+from conftest import CountingEmbedder, HashEmbedder
 
 import qa
 from qa import Answer, Citation, Pipeline, errors
 from qa.generate import ExtractiveGenerator
 from qa.pipeline import normalize_history
 from qa.types import Document, Turn
-
-
-class CountingEmbedder(HashEmbedder):
-    """Counts how many texts were embedded, to prove unchanged documents are reused."""
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(len(texts))
-        return super().encode(texts)
 
 
 def test_public_surface() -> None:

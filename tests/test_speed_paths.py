@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, HashEmbedder
+from conftest import ROOT, CountingEmbedder, HashEmbedder
 
 from qa import store as store_mod
 from qa.embed import normalize
@@ -30,21 +29,6 @@ def clustered(n: int, dim: int = 48, clusters: int = 200, seed: int = 0) -> np.n
 
 def exact(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :k]
-
-
-class CountingEmbedder(HashEmbedder):
-    """Counts the texts it is asked to embed."""
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(len(texts))
-        return super().encode(texts)
-
-    @property
-    def embedded(self) -> int:
-        return sum(self.calls)
 
 
 def _article(i: int, sentences: int = 5) -> Document:
