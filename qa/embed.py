@@ -109,6 +109,13 @@ class SentenceTransformerEmbedder:
         )
         return normalize(vectors)
 
+    def encode_with_tokens(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], list[NDArray[np.float32]]]:
+        """Sentence vectors and each text's token vectors (for the rerank's stored tokens)."""
+        from qa.retrieve import SentenceTransformerTokens
+
+        tokens = SentenceTransformerTokens(self._load()).encode_tokens(texts)
+        return self.encode(texts), [v for v, _ in tokens]
+
 
 # ----- the fast path: an ONNX export of the same model, run by onnxruntime -----------------------------------
 
@@ -152,8 +159,9 @@ def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def _fingerprint(model: str, path: str, quantize: bool) -> str:
     """A cheap identity of the weights (names, sizes, mtimes; no hashing of 90 MB on every start)."""
-    h = hashlib.sha256(f"{model}|{path}|v{EXPORT_VERSION}|int8={quantize}".encode())
     root = Path(path)
+    name = "" if root.is_dir() else model  # a local model is its files (so aliases share one export)
+    h = hashlib.sha256(f"{name}|{path}|v{EXPORT_VERSION}|int8={quantize}".encode())
     if root.is_dir():
         for p in sorted(root.rglob("*")):
             if p.is_file():
@@ -487,19 +495,41 @@ class OnnxEmbedder:
             return SentenceTransformerTokens(self._fallback._load()).encode_tokens(texts)
         if not texts:
             return []
+        vectors, out = self._encode_both(texts)
+        if len(texts) == 1:
+            self._recent.put(texts[0], vectors[:1])
+        return out
+
+    def encode_with_tokens(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], list[NDArray[np.float32]]]:
+        """Sentence vectors and each text's token vectors from one pass of the model: at index time the
+        rerank's tokens cost no second pass (the pooled vector is computed from them anyway)."""
+        self._ensure()
+        if self._fallback is not None:
+            from qa.retrieve import SentenceTransformerTokens
+
+            tokens = SentenceTransformerTokens(self._fallback._load()).encode_tokens(texts)
+            return self._fallback.encode(texts), [v for v, _ in tokens]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        vectors, out = self._encode_both(texts)
+        return vectors, [v for v, _ in out]
+
+    def _encode_both(
+        self, texts: Sequence[str]
+    ) -> tuple[NDArray[np.float32], list[tuple[NDArray[np.float32], NDArray[np.int64]]]]:
         encodings = self._tokenize(texts)
         batches, results = self._run(encodings, ["embedding", "token_embeddings"])
+        sentence = np.zeros((len(texts), self.dim), dtype=np.float32)
         out: list[tuple[NDArray[np.float32], NDArray[np.int64]]] = [
             (np.zeros((0, self.dim), dtype=np.float32), np.zeros((0, 2), dtype=np.int64))
         ] * len(texts)
         for rows, (vectors, tokens) in zip(batches, results, strict=True):
+            sentence[rows] = vectors
             for r, j in enumerate(rows.tolist()):
                 offsets = np.asarray(encodings[j].offsets, dtype=np.int64).reshape(-1, 2)
                 keep = offsets[:, 1] > offsets[:, 0]  # special tokens and padding have empty spans
                 out[j] = (normalize(tokens[r, : len(offsets)][keep]), offsets[keep])
-            if len(texts) == 1:
-                self._recent.put(texts[0], normalize(vectors[:1]))
-        return out
+        return normalize(sentence), out
 
 
 class _Recent:

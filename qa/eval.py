@@ -205,7 +205,11 @@ class CachingEmbedder:
 
 
 class CachingTokenEmbedder(CachingEmbedder):
-    """A ``CachingEmbedder`` that also offers (cached) token embeddings, so the rerank runs."""
+    """A ``CachingEmbedder`` that also offers (cached) token embeddings, so the rerank runs (and the
+    indexes store them, as ``qa index`` does: the harness measures the stored int8 tokens)."""
+
+    def encode_with_tokens(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], list[NDArray[np.float32]]]:
+        return self.encode(texts), [v for v, _ in self.encode_tokens(texts)]
 
     def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
         assert self.token_source is not None

@@ -17,7 +17,7 @@ from qa.errors import EmptyQuestionError, IndexNotFoundError, QuestionTooLongErr
 from qa.generate import ABSTAIN_TEXT, Generator, Selection
 from qa.ingest import SEGMENTER_NAME, read_documents, segment
 from qa.retrieve import RetrievalConfig, Retriever
-from qa.store import Store, content_hash
+from qa.store import Store, TokenTable, content_hash, extend_index
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 HistoryLike = Sequence[Turn | Mapping[str, Any] | Sequence[Any]]
@@ -38,53 +38,127 @@ def build_store(
     sentences: list[Sentence] = []
     kept: list[tuple[int, np.ndarray]] = []  # (first row, reused vectors)
     new_rows: list[int] = []
+    source: list[tuple[str, int, int]] = []  # runs of rows in the new order: ("old" | "new", first, count)
     for doc in by_id.values():
         first = len(sentences)
         if reuse is not None and reuse.doc_hash(doc.doc_id) == content_hash(doc.text):
             rows = reuse.rows_of(doc.doc_id)
             sentences.extend(reuse.sentences[r] for r in rows)
             kept.append((first, reuse.vectors[rows]))
+            if rows:
+                source.append(("old", rows[0], len(rows)))
         else:
             sentences.extend(segment(doc))
             new_rows.extend(range(first, len(sentences)))
-    fresh = _encode(embedder, [sentences[r].text for r in new_rows], progress=progress) if new_rows else None
+            source.append(("new", len(new_rows) - (len(sentences) - first), len(sentences) - first))
+    fresh, fresh_tokens = (
+        _encode(embedder, [sentences[r].text for r in new_rows], progress=progress) if new_rows else (None, None)
+    )
     dim = fresh.shape[1] if fresh is not None else (reuse.dim if reuse is not None else embedder.dim)
     vectors = np.zeros((len(sentences), dim), dtype=np.float32)
     for first, block in kept:
         vectors[first : first + len(block)] = block
     if fresh is not None:
         vectors[new_rows] = fresh
-    return Store(
+    index, index_type = None, None
+    n_old = sum(1 for kind, _, _ in source if kind == "old")
+    appended = reuse is not None and source[:n_old] == _old_runs(reuse) and n_old == sum(
+        1 for kind, _, _ in source[:n_old] if kind == "old")
+    if appended and reuse is not None:  # the old rows unchanged and in place: add the new vectors, no rebuild
+        index = extend_index(reuse.index, fresh if fresh is not None else np.zeros((0, dim), np.float32))
+        index_type = reuse.index_type if index is not None else None
+    store = Store(
         list(by_id.values()),
         sentences,
         vectors,
         model=embedder.name,
         segmenter=SEGMENTER_NAME,
         chunking={"unit": "sentence", "context": 1},
+        tokens=_tokens(source, reuse, fresh_tokens),
+        index=index,
+        index_type=index_type,
     )
+    if reuse is not None:
+        store._saved = reuse._saved  # token blocks already on disk are kept by the next save
+    return store
 
 
-def _encode(embedder: Embedder, texts: list[str], *, progress: bool) -> np.ndarray:
-    if not texts:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
+def _old_runs(store: Store) -> list[tuple[str, int, int]]:
+    """The runs ``build_store`` records when every document of ``store`` is kept in place."""
+    runs = []
+    for doc_id in store.documents:
+        rows = store.rows_of(doc_id)
+        if rows:
+            runs.append(("old", rows[0], len(rows)))
+    expected = 0
+    for _, first, count in runs:
+        if first != expected:
+            return []  # rows not in document order: never treat as an append
+        expected += count
+    return runs
+
+
+def _tokens(source: list[tuple[str, int, int]], reuse: Store | None, fresh: TokenTable | None) -> TokenTable | None:
+    """The rerank's stored tokens in the new row order, sharing the blocks they come from (no codes are
+    copied); None when some rows have none (an index built before tokens were stored, or an embedder
+    without them): the rerank then encodes on the fly."""
+    old = reuse.tokens if reuse is not None else None
+    if any((old if kind == "old" else fresh) is None for kind, _, _ in source):
+        return None
+    blocks = (old.blocks if old is not None else []) + (fresh.blocks if fresh is not None else [])
+    names = (old.names if old is not None else []) + (fresh.names if fresh is not None else [])
+    shift = len(old.blocks) if old is not None else 0
+    spans = []
+    for kind, first, count in source:
+        table = old if kind == "old" else fresh
+        assert table is not None
+        part = table.spans[first : first + count].copy()
+        if kind == "new":
+            part[:, 0] += shift
+        spans.append(part)
+    if not spans:
+        return None
+    return TokenTable(blocks, np.concatenate(spans), names)
+
+
+def _encode(embedder: Embedder, texts: list[str], *, progress: bool) -> tuple[np.ndarray, TokenTable | None]:
+    """Sentence vectors, and the rerank's token vectors when the embedder gives them in the same pass."""
+    both = getattr(embedder, "encode_with_tokens", None)
+
+    def run(chunk: list[str]) -> tuple[np.ndarray, TokenTable | None]:
+        if both is None:
+            return embedder.encode(chunk), None
+        vectors, tokens = both(chunk)
+        return vectors, TokenTable.quantize(tokens, vectors.shape[1])
+
     if not progress or len(texts) < 512:
-        return embedder.encode(texts)
+        return run(texts)
     from tqdm import tqdm
 
     # one length sort for the whole corpus, so each chunk is a length bucket (little padding); order restored
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: np.ndarray | None = None
+    tables: list[TokenTable] = []
     batch = 1024
     with tqdm(total=len(texts), unit="sent", desc="embedding") as bar:
         for lo in range(0, len(texts), batch):
             rows = order[lo : lo + batch]
-            vectors = embedder.encode([texts[i] for i in rows])
+            vectors, table = run([texts[i] for i in rows])
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[rows] = vectors
+            if table is not None:
+                tables.append(table)
             bar.update(len(rows))
     assert out is not None
-    return out
+    if both is None:
+        return out, None
+    inverse = np.empty(len(texts), dtype=np.int64)
+    inverse[np.array(order, dtype=np.int64)] = np.arange(len(texts))
+    joined = tables[0]
+    for table in tables[1:]:
+        joined = joined.extend(table)
+    return out, TokenTable.concat([joined.take(inverse)])  # one block, in row order
 
 
 def normalize_history(history: HistoryLike | None) -> list[Turn]:
@@ -223,10 +297,16 @@ class Pipeline:
     def add(self, documents: Sequence[Document], *, progress: bool = False) -> None:
         """Add or update documents; the index on disk is replaced atomically."""
         with self._lock:
-            store = build_store(documents, self.embedder, previous=self.store, progress=progress)
+            old = self._retriever
+            store = build_store(documents, self.embedder, previous=old.store, progress=progress)
             if self.index_dir is not None:
                 store.save(self.index_dir)
-            self._retriever = Retriever(store, self.embedder, self._retrieval)
+            n = len(old.store)
+            lexical = None
+            if len(store) >= n and all(a is b for a, b in zip(store.sentences[:n], old.store.sentences, strict=True)):
+                # an append: BM25 gains the new sentences only (the old ones keep their postings)
+                lexical = old.lexical.extend([s.text for s in store.sentences[n:]])
+            self._retriever = Retriever(store, self.embedder, self._retrieval, tokens=old.tokens, lexical=lexical)
 
     # ----- asking ------------------------------------------------------------------------
 

@@ -42,6 +42,13 @@ import numpy as np
 
 from qa.embed import Embedder, normalize
 from qa.errors import ConfigError
+from qa.lexical import QUESTION_WORDS as QUESTION_WORDS
+from qa.lexical import WH_WORDS as WH_WORDS
+from qa.lexical import LexicalIndex as LexicalIndex
+from qa.lexical import LexicalQuery as LexicalQuery
+from qa.lexical import _stemmer, _stopwords
+from qa.lexical import idf as idf
+from qa.lexical import tokenize as tokenize
 from qa.store import Store
 from qa.types import Hit
 
@@ -202,140 +209,6 @@ class RankedHit(Hit):
 
     confidence: float = 1.0
     threshold: float = 0.0  # abstain when ``confidence`` is below it
-
-
-# ----- lexical --------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    import bm25s.stopwords
-
-    return frozenset(bm25s.stopwords.STOPWORDS_EN)
-
-
-#: Question words: no lexical evidence (an article rarely contains "what"), but their contextual token
-#: embeddings carry the answer type ("when" aligns with dates), so the rerank weighs them fully.
-WH_WORDS = frozenset("what which who whom whose when where why how".split())
-#: The frame of a question, not its content: left out of a question's terms and given no weight in
-#: the rerank, so "What was cancelled?" is judged by "cancelled" alone and "Tell me about X" by "X"
-#: (as unknown words, "what" or "me" would otherwise weigh the most).
-QUESTION_WORDS = WH_WORDS | frozenset(
-    """whether do does did done doing can could would should
-    shall will may might must has have had having is am are was were be been being many much tell me
-    i my mine myself you your yours we us our they them their he him his she her it its this that these
-    those there here about above across after against along among around before behind below between
-    beyond during except from into like near off onto out over since than through throughout till toward
-    towards under until upon within without also just only even ever very really please know explain
-    describe give say said says according article text""".split()
-)
-def tokenize(texts: Sequence[str], *, question: bool = False) -> list[list[str]]:
-    """Lower-cased, stop-worded, stemmed word tokens for BM25 (``question``: without question words).
-
-    >>> tokenize(["What was cancelled?"], question=True), tokenize(["What was cancelled?"])
-    ([['cancel']], [['what', 'cancel']])
-    """
-    import bm25s
-
-    stop: str | list[str] = sorted(_stopwords() | QUESTION_WORDS) if question else "en"
-    return bm25s.tokenize(  # type: ignore[no-any-return]
-        list(texts), stopwords=stop, stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
-
-
-def idf(df: NDArray[np.int64] | int, n: int) -> NDArray[np.float64]:
-    """BM25's (Lucene) inverse document frequency; a term absent from the corpus gets the largest.
-
-    >>> [round(float(x), 3) for x in idf(np.array([0, 1, 10]), 10)]
-    [3.091, 1.992, 0.047]
-    """
-    d = np.asarray(df, dtype=np.float64)
-    return np.asarray(np.log1p((n - d + 0.5) / (d + 0.5)), dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class LexicalQuery:
-    """A question's distinct known terms with their IDF, and the IDF mass of all its terms."""
-
-    term_ids: NDArray[np.int64]
-    term_idf: NDArray[np.float64]
-    mass: float  # IDF of every distinct term, known or not
-    known_mass: float  # IDF of the terms that occur somewhere in the corpus
-
-
-class LexicalIndex:
-    """BM25 over sentences, built in memory from the store (cheap next to embedding)."""
-
-    def __init__(self, texts: Sequence[str]) -> None:
-        import bm25s
-
-        self._bm25 = bm25s.BM25()
-        self._size = len(texts)
-        self._idf = np.zeros(0, dtype=np.float64)
-        self._vocab: dict[str, int] = {}
-        if texts:
-            self._bm25.index(tokenize(texts), show_progress=False)
-            indptr = np.asarray(self._bm25.scores["indptr"], dtype=np.int64)
-            self._idf = idf(np.diff(indptr), self._size)
-            # bm25s may map "" to an id past the score matrix: keep only terms with postings
-            self._vocab = {t: i for t, i in self._bm25.vocab_dict.items() if t and 0 <= i < len(self._idf)}
-
-    def __len__(self) -> int:
-        return self._size
-
-    def term_idf(self, stem: str) -> float:
-        """IDF of a stemmed term; the largest possible for a term the corpus lacks."""
-        t = self._vocab.get(stem)
-        return float(self._idf[t]) if t is not None else self.unknown_idf()
-
-    def unknown_idf(self) -> float:
-        """The IDF of a term the corpus lacks (the largest any term can have)."""
-        return float(idf(0, max(self._size, 1)))
-
-    def query(self, text: str) -> LexicalQuery:
-        tokens = list(dict.fromkeys(tokenize([text], question=True)[0])) if self._size else []
-        ids = np.array([self._vocab[t] for t in tokens if t in self._vocab], dtype=np.int64)
-        term_idf = self._idf[ids] if ids.size else np.zeros(0, dtype=np.float64)
-        unknown = len(tokens) - len(ids)
-        known = float(term_idf.sum())
-        return LexicalQuery(ids, term_idf, known + unknown * self.unknown_idf(), known)
-
-    def scores(self, query: str | LexicalQuery) -> NDArray[np.float32]:
-        """BM25 of every sentence: O(N) numpy, no Python loop over sentences."""
-        lq = self.query(query) if isinstance(query, str) else query
-        if not self._size or not lq.term_ids.size:
-            return np.zeros(self._size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores_from_ids(lq.term_ids.tolist()), dtype=np.float32)
-
-    def plain_scores(self, text: str) -> NDArray[np.float32]:
-        """Textbook BM25 of every sentence for ``text`` (question words kept): the baseline."""
-        tokens = tokenize([text])[0] if self._size else []
-        ids = [self._vocab[t] for t in tokens if t in self._vocab]
-        if not ids:
-            return np.zeros(self._size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
-
-    def term_presence(self, lq: LexicalQuery, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """``[i, j]``: does sentence ``rows[i]`` contain term ``j``? Binary search in each term's postings."""
-        out = np.zeros((len(rows), len(lq.term_ids)), dtype=np.bool_)
-        if not self._size or not len(rows):
-            return out
-        indptr = self._bm25.scores["indptr"]
-        indices = self._bm25.scores["indices"]
-        for j, t in enumerate(lq.term_ids.tolist()):
-            postings = indices[indptr[t] : indptr[t + 1]]
-            if not len(postings):
-                continue
-            pos = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
-            out[:, j] = postings[pos] == rows
-        return out
 
 
 # ----- answer-type cues -------------------------------------------------------------------------
@@ -679,12 +552,15 @@ class Retriever:
         config: RetrievalConfig | None = None,
         *,
         tokens: TokenCache | None = None,
+        lexical: LexicalIndex | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.config = config or RetrievalConfig()
         self.weights = self.config.resolved_weights()
-        self.lexical = LexicalIndex([s.text for s in store.sentences])
+        if lexical is not None and len(lexical) != len(store):
+            raise ValueError("the lexical index must cover the store's sentences")
+        self.lexical = lexical if lexical is not None else LexicalIndex([s.text for s in store.sentences])
         if tokens is None and self.config.rerank:
             encoder = token_embedder_for(embedder)
             tokens = TokenCache(encoder) if encoder is not None else None
@@ -825,8 +701,12 @@ class Retriever:
         rows = cand.rows[selected]
         prev, nxt = self._neighbours(rows)
         need = sorted({int(r) for r in rows} | {int(p) for p in prev if p >= 0} | {int(p) for p in nxt if p >= 0})
-        texts = [self.store.sentences[r].text for r in need]
-        toks = dict(zip(need, self.tokens.get(texts), strict=True))
+        stored = self.store.tokens
+        if stored is not None:  # computed at index time: a gather, no model run
+            toks = dict(zip(need, stored.get(need), strict=True))
+        else:
+            texts = [self.store.sentences[r].text for r in need]
+            toks = dict(zip(need, self.tokens.get(texts), strict=True))
         out = np.zeros((len(rows), len(LATE_FEATURES)), dtype=np.float32)
         for i, (r, p, x) in enumerate(zip(rows.tolist(), prev.tolist(), nxt.tolist(), strict=True)):
             own = toks[r]

@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 EXACT_MAX = 50_000  # above this many vectors an approximate index is built
 IVF_MIN_PER_LIST = 32  # fewer training vectors per IVF list than this: exact search instead
+MAX_TOKEN_BLOCKS = 32  # more blocks than this (many small additions): a save merges them into one
+GENERATION_PREFIXES = ("documents", "sentences", "vectors", "faiss", "tokencodes", "tokenscales", "tokenspans")
 
 
 def content_hash(text: str) -> str:
@@ -132,6 +134,151 @@ def extend_index(index: faiss.Index, new_vectors: NDArray[np.float32]) -> faiss.
     return copy
 
 
+class TokenTable:
+    """Each sentence's contextual token embeddings, computed once at index time for the rerank.
+
+    The rerank compares a question's tokens with those of a few dozen candidate sentences; encoding
+    them per query cost 50-90 ms. Stored, it is a gather. int8 with one scale per token (unit rows,
+    so the scale is the row's largest component / 127) keeps late-interaction scores within 1e-3
+    of float32 at a quarter of the size. Codes live in immutable blocks (one per indexing run);
+    ``spans[i]`` is sentence i's ``(block, start, end)``, so reordering sentences or appending an
+    article never copies or rewrites the codes already there.
+    """
+
+    def __init__(
+        self,
+        blocks: Sequence[tuple[NDArray[np.int8], NDArray[np.float32]]],
+        spans: NDArray[np.int64],
+        names: Sequence[str | None] | None = None,
+    ) -> None:
+        self.blocks = list(blocks)
+        self.names: list[str | None] = list(names) if names is not None else [None] * len(self.blocks)
+        if len(self.names) != len(self.blocks) or spans.ndim != 2 or spans.shape[1] != 3:
+            raise ValueError("token spans must be (N, 3) rows of (block, start, end), with one name per block")
+        for codes, scales in self.blocks:
+            if codes.ndim != 2 or scales.shape != (len(codes),):
+                raise ValueError("token codes (T, dim) need one scale per token")
+        if len({codes.shape[1] for codes, _ in self.blocks}) > 1:
+            raise ValueError("token blocks differ in width")
+        if len(spans):
+            block, start, end = spans[:, 0], spans[:, 1], spans[:, 2]
+            if int(block.min()) < 0 or int(block.max()) >= len(self.blocks) or bool((end < start).any()):
+                raise ValueError("a token span names no block or runs backwards")
+            sizes = np.array([len(c) for c, _ in self.blocks], dtype=np.int64)
+            if int(start.min()) < 0 or bool((end > sizes[block]).any()):
+                raise ValueError("a token span points outside its block")
+        self.spans = spans
+
+    @classmethod
+    def quantize(cls, vectors: Sequence[NDArray[np.float32]], dim: int) -> TokenTable:
+        """int8 codes of each sentence's token vectors (rows in order), as one new block."""
+        lengths = np.array([len(v) for v in vectors], dtype=np.int64)
+        ends = np.cumsum(lengths)
+        spans = np.stack([np.zeros_like(ends), ends - lengths, ends], axis=1).reshape(-1, 3)
+        flat = np.vstack([v for v in vectors if len(v)]) if int(lengths.sum()) else np.zeros((0, dim), np.float32)
+        peak = np.abs(flat).max(axis=1) if len(flat) else np.zeros(0, dtype=np.float32)
+        scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+        codes = np.clip(np.rint(flat / scales[:, None]), -127, 127).astype(np.int8)
+        return cls([(codes, scales)], spans.astype(np.int64))
+
+    @classmethod
+    def concat(cls, parts: Sequence[TokenTable]) -> TokenTable:
+        """One block holding the parts' sentences in order; only the tokens they point to are copied.
+
+        >>> a = TokenTable.quantize([np.ones((2, 3), np.float32)], 3)
+        >>> b = TokenTable.quantize([np.zeros((0, 3), np.float32), -np.ones((1, 3), np.float32)], 3)
+        >>> t = TokenTable.concat([a, b])
+        >>> t.spans.tolist(), [v.shape for v in t.get([0, 1, 2])]
+        ([[0, 0, 2], [0, 2, 2], [0, 2, 3]], [(2, 3), (0, 3), (1, 3)])
+        """
+        dim = parts[0].dim if parts else 0
+        codes: list[NDArray[np.int8]] = []
+        scales: list[NDArray[np.float32]] = []
+        lengths: list[NDArray[np.int64]] = []
+        for part in parts:
+            for b, (block_codes, block_scales) in enumerate(part.blocks):
+                mine = part.spans[:, 0] == b
+                if not mine.any():
+                    continue
+                idx = _ranges(part.spans[mine, 1:])
+                codes.append(np.asarray(block_codes[idx]))
+                scales.append(np.asarray(block_scales[idx], dtype=np.float32))
+            lengths.append(part.spans[:, 2] - part.spans[:, 1])
+        # the gather above walks block by block; lay the spans out in the same order
+        order: list[NDArray[np.int64]] = []
+        offset = 0
+        for part in parts:
+            rows = np.concatenate([np.flatnonzero(part.spans[:, 0] == b) for b in range(len(part.blocks))] or
+                                  [np.zeros(0, np.int64)])
+            order.append(rows + offset)
+            offset += len(part)
+        all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+        walk = np.concatenate(order) if order else np.zeros(0, np.int64)
+        ends = np.cumsum(all_lengths[walk])
+        starts = np.empty(len(walk), dtype=np.int64)
+        starts[walk] = ends - all_lengths[walk]
+        spans = np.stack([np.zeros(len(walk), np.int64), starts, starts + all_lengths], axis=1).reshape(-1, 3)
+        block = (np.concatenate(codes).reshape(-1, dim) if codes else np.zeros((0, dim), np.int8),
+                 np.concatenate(scales) if scales else np.zeros(0, np.float32))
+        return cls([block], spans.astype(np.int64))
+
+    def extend(self, other: TokenTable) -> TokenTable:
+        """This table's sentences, then ``other``'s: the blocks are shared, nothing is copied."""
+        spans = other.spans.copy()
+        spans[:, 0] += len(self.blocks)
+        return TokenTable(self.blocks + other.blocks, np.concatenate([self.spans, spans]), self.names + other.names)
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    @property
+    def dim(self) -> int:
+        return int(self.blocks[0][0].shape[1]) if self.blocks else 0
+
+    @property
+    def stored(self) -> int:
+        """Tokens held in the blocks (some may belong to sentences no longer in the table)."""
+        return sum(len(codes) for codes, _ in self.blocks)
+
+    @property
+    def referenced(self) -> int:
+        return int((self.spans[:, 2] - self.spans[:, 1]).sum())
+
+    def take(self, rows: Sequence[int] | NDArray[np.int64]) -> TokenTable:
+        """The same blocks, seen through the spans of ``rows`` (nothing is copied)."""
+        return TokenTable(self.blocks, self.spans[np.asarray(rows, dtype=np.int64)].reshape(-1, 3), self.names)
+
+    def get(self, rows: Iterable[int]) -> list[NDArray[np.float32]]:
+        """Decoded unit token vectors of each row."""
+        out = []
+        for r in rows:
+            b, s, e = (int(x) for x in self.spans[r])
+            codes, scales = self.blocks[b]
+            block = np.asarray(codes[s:e], dtype=np.float32) * np.asarray(scales[s:e], np.float32)[:, None]
+            norms = np.linalg.norm(block, axis=1, keepdims=True)
+            out.append((block / np.maximum(norms, 1e-12)).astype(np.float32))
+        return out
+
+
+def _ranges(spans: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The positions covered by ``[start, end)`` spans, concatenated, without a Python loop.
+
+    >>> _ranges(np.array([[3, 5], [0, 0], [1, 2]])).tolist()
+    [3, 4, 1]
+    """
+    lengths = spans[:, 1] - spans[:, 0]
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    keep = lengths > 0
+    starts, lengths = spans[keep, 0], lengths[keep]
+    first = np.cumsum(lengths) - lengths  # where each span begins in the output
+    step = np.ones(total, dtype=np.int64)
+    step[0] = starts[0]
+    step[first[1:]] = starts[1:] - (starts[:-1] + lengths[:-1]) + 1
+    return np.cumsum(step)
+
+
 @dataclass(frozen=True)
 class Manifest:
     """What an index was built with; loading refuses an index that does not match."""
@@ -172,9 +319,12 @@ class Store:
         chunking: dict[str, Any],
         index_type: str | None = None,
         index: faiss.Index | None = None,
+        tokens: TokenTable | None = None,
     ) -> None:
         if len(sentences) != len(vectors):
             raise ValueError("one vector per sentence is required")
+        if tokens is not None and len(tokens) != len(sentences):
+            raise ValueError("token embeddings for every sentence (or none) are required")
         self.documents: dict[str, Document] = {d.doc_id: d for d in documents}
         self.sentences: list[Sentence] = list(sentences)
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -183,6 +333,8 @@ class Store:
         self.chunking = dict(chunking)
         self.index_type = index_type or choose_index_type(len(self.sentences))
         self.index = index if index is not None else build_faiss(self.vectors, self.index_type)
+        self.tokens = tokens
+        self._saved: tuple[Path, dict[str, dict[str, Any]]] | None = None  # (directory, its files): blocks to reuse
         self._by_doc: dict[str, list[int]] = {}
         for i, s in enumerate(self.sentences):
             self._by_doc.setdefault(s.doc_id, []).append(i)
@@ -254,6 +406,20 @@ class Store:
             "vectors": f"vectors-{gen}.npy",
             "faiss": f"faiss-{gen}.index",
         }
+        tokens = self.tokens
+        reused: dict[str, dict[str, Any]] = {}  # token blocks already in this directory: kept, not rewritten
+        if tokens is not None:
+            if tokens.stored > 2 * tokens.referenced + 1_000_000 or len(tokens.blocks) > MAX_TOKEN_BLOCKS:
+                tokens = TokenTable.concat([tokens])  # mostly dead codes, or too many files: merge
+            known = self._saved[1] if self._saved is not None and self._saved[0] == root.resolve() else {}
+            names["token_spans"] = f"tokenspans-{gen}.npy"
+            for b, name in enumerate(tokens.names):
+                for kind in ("codes", "scales"):
+                    mine = name.replace("tokencodes-", f"token{kind}-") if name else None
+                    if mine is not None and mine in known and (root / mine).is_file():
+                        reused[f"token_{kind}_{b}"] = known[mine]
+                    else:
+                        names[f"token_{kind}_{b}"] = f"token{kind}-{gen}-{b}.npy"
         with (root / names["documents"]).open("w", encoding="utf-8") as f:
             for d in self.documents.values():
                 f.write(json.dumps({"doc_id": d.doc_id, "source": d.source, "text": d.text}, ensure_ascii=False))
@@ -263,7 +429,14 @@ class Store:
         import faiss
 
         faiss.write_index(self.index, str(root / names["faiss"]))
-        files: dict[str, dict[str, Any]] = {}
+        if tokens is not None:
+            np.save(root / names["token_spans"], tokens.spans, allow_pickle=False)
+            for b, (codes, scales) in enumerate(tokens.blocks):
+                if f"token_codes_{b}" in names:
+                    np.save(root / names[f"token_codes_{b}"], np.asarray(codes), allow_pickle=False)
+                if f"token_scales_{b}" in names:
+                    np.save(root / names[f"token_scales_{b}"], np.asarray(scales), allow_pickle=False)
+        files: dict[str, dict[str, Any]] = dict(reused)
         for role, name in names.items():
             p = root / name
             with p.open("rb") as f:
@@ -277,9 +450,13 @@ class Store:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, root / MANIFEST)
-        keep = set(names.values()) | {MANIFEST}
+        self._saved = (root.resolve(), {info["name"]: info for info in files.values()})
+        if tokens is not None:
+            block_names = [files[f"token_codes_{b}"]["name"] for b in range(len(tokens.blocks))]
+            self.tokens = TokenTable(tokens.blocks, tokens.spans, block_names)
+        keep = {info["name"] for info in files.values()} | {MANIFEST}
         for leftover in root.iterdir():
-            generation_file = leftover.name.split("-", 1)[0] in ("documents", "sentences", "vectors", "faiss")
+            generation_file = leftover.name.split("-", 1)[0] in GENERATION_PREFIXES
             if leftover.name not in keep and generation_file:
                 leftover.unlink(missing_ok=True)
             elif leftover.name.startswith(f".{MANIFEST}.") and leftover.name.endswith(".tmp"):
@@ -294,7 +471,10 @@ class Store:
                 str(root), f"it was built with the embedding model {manifest.model!r}, not {expect_model!r}"
             )
         paths: dict[str, Path] = {}
-        for role in ("documents", "sentences", "vectors", "faiss"):
+        has_tokens = "token_spans" in manifest.files  # indexes of token-less embedders have none
+        n_blocks = sum(1 for role in manifest.files if role.startswith("token_codes_"))
+        token_roles = ["token_spans"] + [f"token_{k}_{b}" for b in range(n_blocks) for k in ("codes", "scales")]
+        for role in ("documents", "sentences", "vectors", "faiss", *(token_roles if has_tokens else ())):
             info = manifest.files.get(role)
             if not isinstance(info, dict) or "name" not in info:
                 raise IndexCorruptError(str(root / MANIFEST), f"it names no {role} file")
@@ -312,8 +492,19 @@ class Store:
                     documents.append(Document(doc_id=row["doc_id"], text=row["text"], source=row.get("source", "")))
             spans = np.load(paths["sentences"], allow_pickle=False)
             vectors = np.load(paths["vectors"], allow_pickle=False)
+            tokens = None
+            if has_tokens:  # memory-mapped: a query reads the few dozen sentences it reranks
+                blocks = [
+                    (np.load(paths[f"token_codes_{b}"], mmap_mode="r", allow_pickle=False),
+                     np.load(paths[f"token_scales_{b}"], mmap_mode="r", allow_pickle=False))
+                    for b in range(n_blocks)
+                ]
+                tokens = TokenTable(blocks, np.load(paths["token_spans"], allow_pickle=False),
+                                    [paths[f"token_codes_{b}"].name for b in range(n_blocks)])
         except (ValueError, KeyError, OSError) as exc:
             raise IndexCorruptError(str(root), f"could not be read: {exc}") from exc
+        if tokens is not None and (len(tokens) != len(spans) or tokens.dim != manifest.dim):
+            raise IndexCorruptError(str(paths["token_spans"]), "its shape does not match the manifest")
         if vectors.ndim != 2 or vectors.shape[1] != manifest.dim or len(vectors) != len(spans):
             raise IndexCorruptError(str(paths["vectors"]), "its shape does not match the manifest")
         sentences = [
@@ -328,7 +519,7 @@ class Store:
             raise IndexCorruptError(str(paths["faiss"]), f"FAISS could not read it: {exc}") from exc
         if index.ntotal != len(vectors) or index.d != manifest.dim:
             raise IndexCorruptError(str(paths["faiss"]), "it holds a different number or width of vectors")
-        return cls(
+        store = cls(
             documents,
             sentences,
             vectors,
@@ -337,7 +528,10 @@ class Store:
             chunking=manifest.chunking,
             index_type=manifest.index_type,
             index=index,
+            tokens=tokens,
         )
+        store._saved = (root.resolve(), {info["name"]: info for info in manifest.files.values()})
+        return store
 
 
 def read_manifest(root: Path) -> Manifest:

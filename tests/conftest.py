@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,6 +32,31 @@ class HashEmbedder:
                 if w:
                     out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
         return normalize(out)
+
+
+class TokenHashEmbedder(HashEmbedder):
+    """A fake that also has token embeddings (one hashed random unit vector per word), so the
+    rerank and the stored-token paths run without a model."""
+
+    name = "fake-token-embedder"
+
+    @staticmethod
+    def _word(word: str, dim: int) -> np.ndarray:
+        seed = int(hashlib.md5(word.encode()).hexdigest()[:8], 16)
+        v = np.random.default_rng(seed).normal(size=dim)
+        return (v / np.linalg.norm(v)).astype(np.float32)
+
+    def encode_tokens(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for text in texts:
+            spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
+            vecs = [self._word(text[s:e].lower(), self.dim) for s, e in spans]
+            vectors = np.array(vecs, dtype=np.float32).reshape(-1, self.dim)
+            out.append((vectors, np.array(spans, dtype=np.int64).reshape(-1, 2)))
+        return out
+
+    def encode_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.encode(texts), [v for v, _ in self.encode_tokens(texts)]
 
 
 class CountingEmbedder(HashEmbedder):

@@ -12,6 +12,7 @@ from conftest import SHARED_DATA
 
 from qa import bench
 from qa.embed import normalize
+from qa.store import TokenTable
 
 
 def test_percentiles_and_recall() -> None:
@@ -34,13 +35,20 @@ def test_synthetic_corpus_has_exact_spans_and_unit_vectors() -> None:
     rng = np.random.default_rng(1)
     texts = [f"Real sentence number {i} about topic {i % 5}." for i in range(30)]
     vectors = normalize(rng.normal(size=(30, 8)))
-    docs, sentences, out = bench.synthetic_corpus(95, texts, vectors, per_doc=20)
+    tokens = TokenTable.quantize([normalize(rng.normal(size=(i % 4 + 1, 8))) for i in range(30)], 8)
+    docs, sentences, out, synthetic_tokens = bench.synthetic_corpus(95, texts, vectors, per_doc=20, tokens=tokens)
+    assert synthetic_tokens is not None and len(synthetic_tokens) == 95
+    pairs = zip(synthetic_tokens.get(range(30)), tokens.get(range(30)), strict=True)
+    assert all(np.array_equal(a, b) for a, b in pairs)
+    # a synthetic sentence borrows the tokens of the real sentence whose length it has
+    assert all(len(synthetic_tokens.get([r])[0]) in (1, 2, 3, 4) for r in range(30, 95))
     assert len(sentences) == len(out) == 95 and len(docs) == 5
     by_id = {d.doc_id: d for d in docs}
     assert all(by_id[s.doc_id].text[s.start : s.end] == s.text for s in sentences)
     assert [s.text for s in sentences[:30]] == texts and np.array_equal(out[:30], vectors)
     assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
-    _, small, small_vectors = bench.synthetic_corpus(10, texts, vectors)
+    _, small, small_vectors, no_tokens = bench.synthetic_corpus(10, texts, vectors)
+    assert no_tokens is None
     assert len(small) == 10 and np.array_equal(small_vectors, vectors[:10])
 
 

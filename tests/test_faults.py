@@ -66,5 +66,8 @@ def test_kill_9_during_index_keeps_previous_index(tmp_path: Path) -> None:
     subprocess.run(_index_cmd([big], ix), check=True, capture_output=True, timeout=300)
     final = Store.load(ix)
     assert len(final.documents) == 22
-    prefixes = sorted(p.name.split("-")[0] for p in ix.iterdir())
-    assert prefixes == ["documents", "faiss", "manifest.json", "sentences", "vectors"]
+    prefixes = {p.name.split("-")[0] for p in ix.iterdir()}
+    assert prefixes == {"documents", "faiss", "manifest.json", "sentences", "vectors",
+                        "tokencodes", "tokenscales", "tokenspans"}
+    named = {info["name"] for info in json.loads((ix / MANIFEST).read_text())["files"].values()}
+    assert {p.name for p in ix.iterdir()} == named | {MANIFEST}  # no half-written generation is left

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, CountingEmbedder, HashEmbedder
+from conftest import ROOT, SEED_FILE, CountingEmbedder, HashEmbedder, TokenHashEmbedder, load_seed_qa
 
 from qa import store as store_mod
 from qa.embed import normalize
@@ -114,6 +114,26 @@ def test_extension_is_refused_when_a_rebuild_is_due(monkeypatch: pytest.MonkeyPa
     assert extend_index(ivf, clustered(20_000, seed=1)) is None  # far more vectors than its lists were sized for
 
 
+def test_adding_an_article_extends_the_index_instead_of_retraining(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_mod, "EXACT_MAX", 100)  # so a small corpus gets an IVF index
+    pipe = Pipeline.from_documents([_article(i, sentences=60) for i in range(70)], embedder=HashEmbedder())
+    before = pipe.store.index
+    assert pipe.store.index_type == "ivf"
+    centroids = before.quantizer.reconstruct_n(0, before.nlist)
+    pipe.add([_article(99, sentences=4)])
+    after = pipe.store.index
+    assert after is not before and after.ntotal == before.ntotal + 4 == len(pipe.store)
+    assert np.array_equal(after.quantizer.reconstruct_n(0, after.nlist), centroids)  # not retrained
+    new_rows = pipe.store.rows_of("doc-99")
+    vectors = pipe.store.vectors
+    scores, found = pipe.store.search(vectors[new_rows], 1)
+    assert np.allclose(scores[:, 0], 1.0, atol=1e-5)  # each new sentence finds itself (or an identical vector)
+    assert np.allclose(vectors[found[:, 0]], vectors[new_rows])
+    # a changed article moves rows: then the index is rebuilt to match
+    pipe.add([_article(3, sentences=2)])
+    assert pipe.store.index.ntotal == len(pipe.store) == 4204 - 58
+
+
 # ----- re-indexing does no needless embedding -------------------------------------------------------------
 
 
@@ -133,10 +153,68 @@ def test_reindexing_an_unchanged_corpus_embeds_nothing(tmp_path: Path) -> None:
 def test_progress_path_keeps_order_and_shows_a_bar(capsys: pytest.CaptureFixture[str]) -> None:
     texts = [("word " * (i % 37 + 1)) + f"item {i}" for i in range(1500)]
     counting = CountingEmbedder()
-    with_bar = _encode(counting, texts, progress=True)
-    assert np.array_equal(with_bar, HashEmbedder().encode(texts))
+    with_bar, tokens = _encode(counting, texts, progress=True)
+    assert np.array_equal(with_bar, HashEmbedder().encode(texts)) and tokens is None  # no tokens from a fake
     assert len(counting.calls) > 1  # embedded in chunks, so the bar moves
     assert "embedding" in capsys.readouterr().err
+
+
+def test_progress_path_keeps_token_order() -> None:
+    texts = [("word " * (i % 37 + 1)) + f"item {i}" for i in range(1500)]
+    embedder = TokenHashEmbedder()
+    _, tokens = _encode(embedder, texts, progress=True)
+    assert tokens is not None and len(tokens.blocks) == 1 and len(tokens) == len(texts)
+    assert [len(v) for v in tokens.get(range(len(texts)))] == [i % 37 + 3 for i in range(1500)]
+    want = [v for v, _ in embedder.encode_tokens(texts[:40])]
+    for a, b in zip(want, tokens.get(range(40)), strict=True):
+        assert np.min(np.sum(a * b, axis=1)) > 0.999
+
+
+# ----- the rerank reads stored tokens instead of running the model per query --------------------------------
+
+
+@pytest.fixture(scope="module")
+def onnx_seed(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """The seed article indexed by the default (ONNX int8) embedder, with its stored tokens."""
+    from qa.embed import make_embedder
+    from qa.generate import ExtractiveGenerator
+
+    os.environ["QA_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "qa-onnx-cache")
+    try:
+        embedder = make_embedder()
+        return Pipeline.from_texts({SEED_FILE.name: SEED_FILE.read_text(encoding="utf-8")}, embedder=embedder,
+                                   generator=ExtractiveGenerator())
+    finally:
+        del os.environ["QA_CACHE_DIR"]
+
+
+def test_stored_tokens_equal_the_tokens_the_model_gives_per_query(onnx_seed: Pipeline) -> None:
+    store = onnx_seed.store
+    assert store.tokens is not None
+    texts = [s.text for s in store.sentences]
+    live = onnx_seed.embedder.encode_tokens(texts)  # type: ignore[attr-defined]
+    for (want, _), got in zip(live, store.tokens.get(range(len(store))), strict=True):
+        assert want.shape == got.shape
+        assert np.min(np.sum(want * got, axis=1)) > 0.999
+
+
+def test_stored_tokens_rank_like_encoding_per_query(onnx_seed: Pipeline) -> None:
+    """Same top results and abstentions as the on-the-fly rerank, for every seed question."""
+    from qa.retrieve import Retriever
+
+    store = onnx_seed.store
+    stored = onnx_seed._retriever
+    live_store = Store(list(store.documents.values()), store.sentences, store.vectors, model=store.model,
+                       segmenter=store.segmenter, chunking=store.chunking, index=store.index)
+    live = Retriever(live_store, onnx_seed.embedder)
+    assert stored.reranks and live.reranks and live_store.tokens is None
+    questions = [str(row["question"]) for row in load_seed_qa()]
+    assert len(questions) >= 10
+    for q in questions:
+        a, b = stored.search(q, 5), live.search(q, 5)
+        assert [h.sentence for h in a] == [h.sentence for h in b], q
+        assert np.allclose([h.score for h in a], [h.score for h in b], atol=0.02), q
+        assert stored.abstains(a) == live.abstains(b), q
 
 
 # ----- the query path stays light -------------------------------------------------------------------------
