@@ -511,11 +511,11 @@ class OnnxEmbedder:
             return self._fallback.encode(texts), [v for v, _ in tokens]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
-        vectors, out = self._encode_both(texts)
+        vectors, out = self._encode_both(texts, unit=False)  # stored per-row scaled: no need to normalise
         return vectors, [v for v, _ in out]
 
     def _encode_both(
-        self, texts: Sequence[str]
+        self, texts: Sequence[str], *, unit: bool = True
     ) -> tuple[NDArray[np.float32], list[tuple[NDArray[np.float32], NDArray[np.int64]]]]:
         encodings = self._tokenize(texts)
         batches, results = self._run(encodings, ["embedding", "token_embeddings"])
@@ -528,7 +528,8 @@ class OnnxEmbedder:
             for r, j in enumerate(rows.tolist()):
                 offsets = np.asarray(encodings[j].offsets, dtype=np.int64).reshape(-1, 2)
                 keep = offsets[:, 1] > offsets[:, 0]  # special tokens and padding have empty spans
-                out[j] = (normalize(tokens[r, : len(offsets)][keep]), offsets[keep])
+                kept = tokens[r, : len(offsets)][keep]
+                out[j] = (normalize(kept) if unit else kept, offsets[keep])
         return normalize(sentence), out
 
 

