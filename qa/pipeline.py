@@ -36,15 +36,21 @@ def build_store(
     for doc in documents:
         by_id[doc.doc_id] = doc
     sentences: list[Sentence] = []
-    kept: list[tuple[int, np.ndarray]] = []  # (first row, reused vectors)
+    kept: list[tuple[int, list[int]]] = []  # (first new row, old rows) of unchanged documents
     new_rows: list[int] = []
     source: list[tuple[str, int, int]] = []  # runs of rows in the new order: ("old" | "new", first, count)
     for doc in by_id.values():
         first = len(sentences)
-        if reuse is not None and reuse.doc_hash(doc.doc_id) == content_hash(doc.text):
+        # the same object as in the old store is unchanged without hashing its text again
+        old_doc = reuse.documents.get(doc.doc_id) if reuse is not None else None
+        if reuse is not None and old_doc is not None and (old_doc is doc or content_hash(old_doc.text) ==
+                                                           content_hash(doc.text)):
             rows = reuse.rows_of(doc.doc_id)
-            sentences.extend(reuse.sentences[r] for r in rows)
-            kept.append((first, reuse.vectors[rows]))
+            if rows and rows[-1] - rows[0] + 1 == len(rows):  # a document's rows are contiguous
+                sentences.extend(reuse.sentences[rows[0] : rows[-1] + 1])
+            else:
+                sentences.extend(reuse.sentences[r] for r in rows)
+            kept.append((first, rows))
             if rows:
                 source.append(("old", rows[0], len(rows)))
         else:
@@ -55,9 +61,12 @@ def build_store(
         _encode(embedder, [sentences[r].text for r in new_rows], progress=progress) if new_rows else (None, None)
     )
     dim = fresh.shape[1] if fresh is not None else (reuse.dim if reuse is not None else embedder.dim)
-    vectors = np.zeros((len(sentences), dim), dtype=np.float32)
-    for first, block in kept:
-        vectors[first : first + len(block)] = block
+    vectors = np.empty((len(sentences), dim), dtype=np.float32)
+    for first, rows in kept:
+        if rows and rows[-1] - rows[0] + 1 == len(rows):
+            vectors[first : first + len(rows)] = reuse.vectors[rows[0] : rows[-1] + 1]  # type: ignore[union-attr]
+        elif rows:
+            vectors[first : first + len(rows)] = reuse.vectors[rows]  # type: ignore[union-attr]
     if fresh is not None:
         vectors[new_rows] = fresh
     index, index_type = None, None
