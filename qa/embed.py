@@ -113,8 +113,8 @@ class SentenceTransformerEmbedder:
         """Sentence vectors and each text's token vectors (for the rerank's stored tokens)."""
         from qa.retrieve import SentenceTransformerTokens
 
-        tokens = SentenceTransformerTokens(self._load()).encode_tokens(texts)
-        return self.encode(texts), [v for v, _ in tokens]
+        vectors, tokens = SentenceTransformerTokens(self._load()).encode_both(texts)
+        return vectors, [v for v, _ in tokens]
 
 
 # ----- the fast path: an ONNX export of the same model, run by onnxruntime -----------------------------------
@@ -507,8 +507,8 @@ class OnnxEmbedder:
         if self._fallback is not None:
             from qa.retrieve import SentenceTransformerTokens
 
-            tokens = SentenceTransformerTokens(self._fallback._load()).encode_tokens(texts)
-            return self._fallback.encode(texts), [v for v, _ in tokens]
+            vectors, tokens = SentenceTransformerTokens(self._fallback._load()).encode_both(texts)
+            return vectors, [v for v, _ in tokens]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
         vectors, out = self._encode_both(texts, unit=False)  # stored per-row scaled: no need to normalise

@@ -299,21 +299,26 @@ class SentenceTransformerTokens:
         self.model = model
 
     def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
-        if not texts:
-            return []
+        return self.encode_both(texts)[1]
+
+    def encode_both(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], list[TokenVectors]]:
+        """Sentence vectors and token vectors from one pass of the model."""
         model = self.model
+        if not texts:
+            return np.zeros((0, int(model.get_embedding_dimension())), dtype=np.float32), []
         enc = model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length,
                               return_offsets_mapping=True)
-        outs = model.encode(list(texts), output_value="token_embeddings", batch_size=64, convert_to_numpy=False)
+        outs = model.encode(list(texts), output_value=None, batch_size=64, convert_to_numpy=False)
+        sentence = normalize(np.stack([np.asarray(o["sentence_embedding"].float().cpu().numpy()) for o in outs]))
         result: list[TokenVectors] = []
-        for vec, offsets in zip(outs, enc["offset_mapping"], strict=True):
-            v = np.asarray(vec.float().cpu().numpy(), dtype=np.float32)
+        for out, offsets in zip(outs, enc["offset_mapping"], strict=True):
+            v = np.asarray(out["token_embeddings"].float().cpu().numpy(), dtype=np.float32)
             off = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
             keep = off[:, 1] > off[:, 0]  # special tokens have empty spans
             n = min(len(v), len(off))
             keep = keep[:n]
             result.append((normalize(v[:n][keep]), off[:n][keep]))
-        return result
+        return sentence, result
 
 
 def token_embedder_for(embedder: Embedder) -> TokenEmbedder | None:
