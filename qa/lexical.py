@@ -457,3 +457,30 @@ def _vocabulary(blob: NDArray[Any], offsets: NDArray[Any]) -> list[str]:
         return [raw[i:j].decode("utf-8") for i, j in pairwise(bounds)]
     except UnicodeDecodeError as exc:
         raise ValueError(f"inconsistent lexical index arrays: vocab_utf8 is not UTF-8 ({exc})") from None
+
+
+#: What the postings were tokenised with: stored beside them, so a saved index from another tokeniser
+#: (stemmer, stopwords, question words) is rebuilt instead of silently scored with the wrong terms.
+TOKENIZER = "bm25s.tokenize|lower|stopwords-en|PyStemmer-english|v1"
+
+
+def saved_arrays(index: LexicalIndex) -> dict[str, NDArray[Any]]:
+    """``index.to_arrays()`` plus the tokeniser it was built with, for the index directory."""
+    return {**index.to_arrays(), "tokenizer": np.frombuffer(TOKENIZER.encode(), dtype=np.uint8).copy()}
+
+
+def from_saved(arrays: Mapping[str, NDArray[Any]], sentences: int) -> LexicalIndex | None:
+    """The saved index, or None when it was tokenised differently or covers other sentences (rebuild then).
+
+    >>> index = LexicalIndex(["The cat sat.", "Dogs bark."])
+    >>> len(from_saved(saved_arrays(index), 2) or []), from_saved(saved_arrays(index), 3)
+    (2, None)
+    """
+    raw = arrays.get("tokenizer")
+    if raw is None or bytes(np.asarray(raw, dtype=np.uint8)).decode("utf-8", "replace") != TOKENIZER:
+        return None
+    try:
+        index = LexicalIndex.from_arrays(arrays)
+    except ValueError:
+        return None
+    return index if len(index) == sentences else None

@@ -16,6 +16,7 @@ from qa.embed import Embedder, SentenceTransformerEmbedder, make_embedder  # noq
 from qa.errors import EmptyQuestionError, IndexNotFoundError, QuestionTooLongError
 from qa.generate import ABSTAIN_TEXT, Generator, Selection
 from qa.ingest import SEGMENTER_NAME, read_documents, segment
+from qa.lexical import LexicalIndex, saved_arrays
 from qa.retrieve import RetrievalConfig, Retriever
 from qa.store import Store, TokenTable, content_hash, extend_index
 from qa.types import Answer, Document, Hit, Sentence, Turn
@@ -244,9 +245,10 @@ class Pipeline:
             except IndexNotFoundError:
                 previous = None
         store = build_store(documents, embedder, previous=previous, progress=progress)
+        pipe = cls(store, embedder=embedder, index_dir=index_dir, settings=settings, **kwargs)
         if index_dir is not None:
-            store.save(Path(index_dir))
-        return cls(store, embedder=embedder, index_dir=index_dir, settings=settings, **kwargs)
+            store.save(Path(index_dir), lexical=saved_arrays(pipe._retriever.lexical))
+        return pipe
 
     @classmethod
     def from_texts(
@@ -308,13 +310,14 @@ class Pipeline:
         with self._lock:
             old = self._retriever
             store = build_store(documents, self.embedder, previous=old.store, progress=progress)
-            if self.index_dir is not None:
-                store.save(self.index_dir)
             n = len(old.store)
-            lexical = None
             if len(store) >= n and all(a is b for a, b in zip(store.sentences[:n], old.store.sentences, strict=True)):
                 # an append: BM25 gains the new sentences only (the old ones keep their postings)
                 lexical = old.lexical.extend([s.text for s in store.sentences[n:]])
+            else:
+                lexical = LexicalIndex([s.text for s in store.sentences])
+            if self.index_dir is not None:
+                store.save(self.index_dir, lexical=saved_arrays(lexical))
             self._retriever = Retriever(store, self.embedder, self._retrieval, tokens=old.tokens, lexical=lexical)
 
     # ----- asking ------------------------------------------------------------------------

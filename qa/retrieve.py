@@ -46,7 +46,7 @@ from qa.lexical import QUESTION_WORDS as QUESTION_WORDS
 from qa.lexical import WH_WORDS as WH_WORDS
 from qa.lexical import LexicalIndex as LexicalIndex
 from qa.lexical import LexicalQuery as LexicalQuery
-from qa.lexical import _stemmer, _stopwords
+from qa.lexical import _stemmer, _stopwords, from_saved
 from qa.lexical import idf as idf
 from qa.lexical import tokenize as tokenize
 from qa.store import Store
@@ -565,6 +565,8 @@ class Retriever:
         self.weights = self.config.resolved_weights()
         if lexical is not None and len(lexical) != len(store):
             raise ValueError("the lexical index must cover the store's sentences")
+        if lexical is None and store.lexical is not None:  # saved with the index: no re-tokenising
+            lexical = from_saved(store.lexical, len(store))
         self.lexical = lexical if lexical is not None else LexicalIndex([s.text for s in store.sentences])
         if tokens is None and self.config.rerank:
             encoder = token_embedder_for(embedder)

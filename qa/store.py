@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,9 @@ MANIFEST = "manifest.json"
 EXACT_MAX = 50_000  # above this many vectors an approximate index is built
 IVF_MIN_PER_LIST = 32  # fewer training vectors per IVF list than this: exact search instead
 MAX_TOKEN_BLOCKS = 32  # more blocks than this (many small additions): a save merges them into one
-GENERATION_PREFIXES = ("documents", "sentences", "vectors", "faiss", "tokencodes", "tokenscales", "tokenspans")
+GENERATION_PREFIXES = (
+    "documents", "sentences", "vectors", "faiss", "tokencodes", "tokenscales", "tokenspans", "lexical"
+)
 
 
 def content_hash(text: str) -> str:
@@ -324,6 +326,7 @@ class Store:
         index_type: str | None = None,
         index: faiss.Index | None = None,
         tokens: TokenTable | None = None,
+        lexical: Mapping[str, NDArray[Any]] | None = None,
     ) -> None:
         if len(sentences) != len(vectors):
             raise ValueError("one vector per sentence is required")
@@ -338,6 +341,7 @@ class Store:
         self.index_type = index_type or choose_index_type(len(self.sentences))
         self.index = index if index is not None else build_faiss(self.vectors, self.index_type)
         self.tokens = tokens
+        self.lexical = dict(lexical) if lexical is not None else None  # saved BM25 arrays (qa.lexical), opaque here
         self._saved: tuple[Path, dict[str, dict[str, Any]]] | None = None  # (directory, its files): blocks to reuse
         self._by_doc: dict[str, list[int]] = {}
         for i, s in enumerate(self.sentences):
@@ -394,8 +398,13 @@ class Store:
 
     # ----- persistence -------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> None:
-        """Write a new generation of files, then switch the manifest to it atomically."""
+    def save(self, path: str | Path, *, lexical: Mapping[str, NDArray[Any]] | None = None) -> None:
+        """Write a new generation of files, then switch the manifest to it atomically.
+
+        ``lexical``: the BM25 index's arrays, so loading needs no re-tokenising (kept with the store).
+        """
+        if lexical is not None:
+            self.lexical = dict(lexical)
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
         gen = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
@@ -410,6 +419,8 @@ class Store:
             "vectors": f"vectors-{gen}.npy",
             "faiss": f"faiss-{gen}.index",
         }
+        if self.lexical is not None:
+            names["lexical"] = f"lexical-{gen}.npz"
         tokens = self.tokens
         reused: dict[str, dict[str, Any]] = {}  # token blocks already in this directory: kept, not rewritten
         if tokens is not None:
@@ -433,6 +444,10 @@ class Store:
         import faiss
 
         faiss.write_index(self.index, str(root / names["faiss"]))
+        if self.lexical is not None:
+            savez: Any = np.savez  # numpy's stub types ``**arrays`` as its bool keyword
+            with (root / names["lexical"]).open("wb") as f:
+                savez(f, allow_pickle=False, **self.lexical)
         if tokens is not None:
             np.save(root / names["token_spans"], tokens.spans, allow_pickle=False)
             for b, (codes, scales) in enumerate(tokens.blocks):
@@ -478,7 +493,8 @@ class Store:
         has_tokens = "token_spans" in manifest.files  # indexes of token-less embedders have none
         n_blocks = sum(1 for role in manifest.files if role.startswith("token_codes_"))
         token_roles = ["token_spans"] + [f"token_{k}_{b}" for b in range(n_blocks) for k in ("codes", "scales")]
-        for role in ("documents", "sentences", "vectors", "faiss", *(token_roles if has_tokens else ())):
+        optional = [*(token_roles if has_tokens else ()), *(["lexical"] if "lexical" in manifest.files else [])]
+        for role in ("documents", "sentences", "vectors", "faiss", *optional):
             info = manifest.files.get(role)
             if not isinstance(info, dict) or "name" not in info:
                 raise IndexCorruptError(str(root / MANIFEST), f"it names no {role} file")
@@ -505,6 +521,10 @@ class Store:
                 ]
                 tokens = TokenTable(blocks, np.load(paths["token_spans"], allow_pickle=False),
                                     [paths[f"token_codes_{b}"].name for b in range(n_blocks)])
+            lexical = None
+            if "lexical" in paths:
+                with np.load(paths["lexical"], allow_pickle=False) as npz:
+                    lexical = {name: npz[name] for name in npz.files}
         except (ValueError, KeyError, OSError) as exc:
             raise IndexCorruptError(str(root), f"could not be read: {exc}") from exc
         if tokens is not None and (len(tokens) != len(spans) or tokens.dim != manifest.dim):
@@ -533,6 +553,7 @@ class Store:
             index_type=manifest.index_type,
             index=index,
             tokens=tokens,
+            lexical=lexical,
         )
         store._saved = (root.resolve(), {info["name"]: info for info in manifest.files.values()})
         return store

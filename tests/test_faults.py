@@ -68,6 +68,6 @@ def test_kill_9_during_index_keeps_previous_index(tmp_path: Path) -> None:
     assert len(final.documents) == 22
     prefixes = {p.name.split("-")[0] for p in ix.iterdir()}
     assert prefixes == {"documents", "faiss", "manifest.json", "sentences", "vectors",
-                        "tokencodes", "tokenscales", "tokenspans"}
+                        "tokencodes", "tokenscales", "tokenspans", "lexical"}
     named = {info["name"] for info in json.loads((ix / MANIFEST).read_text())["files"].values()}
     assert {p.name for p in ix.iterdir()} == named | {MANIFEST}  # no half-written generation is left

@@ -274,3 +274,68 @@ def test_adding_an_article_writes_only_its_tokens(tmp_path: Path) -> None:
     assert final.tokens is not None and len(final) == len(changed)
     names = {p.name for p in root.iterdir()}
     assert {info["name"] for info in json.loads((root / MANIFEST).read_text())["files"].values()} | {MANIFEST} == names
+
+
+# ----- the BM25 index is saved with the store ---------------------------------------------------------------
+
+
+def _pipeline_index(root: Path) -> None:
+    from qa.pipeline import Pipeline
+
+    Pipeline.from_documents(DOCS, index_dir=root, embedder=HashEmbedder())
+
+
+def test_saved_bm25_is_loaded_without_retokenising(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa import lexical
+    from qa.pipeline import Pipeline
+
+    root = tmp_path / "ix"
+    _pipeline_index(root)
+    assert "lexical" in json.loads((root / MANIFEST).read_text())["files"]
+    fresh = lexical.LexicalIndex([s.text for s in Store.load(root).sentences])
+
+    def no_rebuild(self: object, texts: object) -> None:
+        raise AssertionError("the BM25 index was rebuilt instead of loaded")
+
+    monkeypatch.setattr(lexical.LexicalIndex, "__init__", no_rebuild)
+    pipe = Pipeline.load(root, embedder=HashEmbedder())
+    for q in ("cat mat", "bonds Monday", "nothing here"):
+        assert np.array_equal(pipe._retriever.lexical.scores(q), fresh.scores(q))
+
+
+def test_bm25_of_another_tokeniser_is_rebuilt(tmp_path: Path) -> None:
+    import hashlib
+
+    from qa import lexical
+    from qa.pipeline import Pipeline
+
+    root = tmp_path / "ix"
+    _pipeline_index(root)
+    manifest = json.loads((root / MANIFEST).read_text())
+    target = root / manifest["files"]["lexical"]["name"]
+    with np.load(target, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["tokenizer"] = np.frombuffer(b"some-older-tokeniser", dtype=np.uint8)
+    with target.open("wb") as f:
+        np.savez(f, **arrays)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    manifest["files"]["lexical"].update(bytes=target.stat().st_size, sha256=digest)
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    pipe = Pipeline.load(root, embedder=HashEmbedder())
+    fresh = lexical.LexicalIndex([s.text for s in pipe.store.sentences])
+    assert np.array_equal(pipe._retriever.lexical.scores("cat mat"), fresh.scores("cat mat"))
+
+
+@pytest.mark.parametrize("damage", ["flip", "delete"])
+def test_damaged_bm25_file_is_named(tmp_path: Path, damage: str) -> None:
+    root = tmp_path / "ix"
+    _pipeline_index(root)
+    target = root / json.loads((root / MANIFEST).read_text())["files"]["lexical"]["name"]
+    if damage == "flip":
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        target.write_bytes(bytes(data))
+    else:
+        target.unlink()
+    with pytest.raises(errors.IndexCorruptError, match=target.name):
+        Store.load(root)
