@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from qa.config import DEFAULT_EMBED_MODEL
+from qa.config import DEFAULT_RUNTIME as DEFAULT_RUNTIME
+from qa.config import RUNTIMES as RUNTIMES
+from qa.config import resolve_cache_dir as resolve_cache_dir
+from qa.config import resolve_runtime as resolve_runtime
 from qa.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -119,8 +123,6 @@ class SentenceTransformerEmbedder:
 
 # ----- the fast path: an ONNX export of the same model, run by onnxruntime -----------------------------------
 
-RUNTIMES = ("onnx-int8", "onnx", "torch")
-DEFAULT_RUNTIME = "onnx-int8"  # ≥ 3× SentenceTransformer.encode within 0.5 point of its retrieval quality (qa bench)
 EXPORT_VERSION = 3  # bump when the export changes, so cached exports are redone
 _PARITY_TEXTS = (
     "Netanyahu cancelled the delegation to Washington after the vote.",
@@ -128,33 +130,6 @@ _PARITY_TEXTS = (
     "The resolution demands an immediate ceasefire for the month of Ramadan, respected by all parties, "
     "leading to a lasting and sustainable ceasefire, and the release of all hostages.",
 )
-
-
-def resolve_runtime(runtime: str | None = None) -> str:
-    """The embedding runtime: argument, then ``QA_EMBED_RUNTIME``, then ``onnx-int8``.
-
-    >>> resolve_runtime("torch")
-    'torch'
-    """
-    value = runtime if runtime is not None else (os.environ.get("QA_EMBED_RUNTIME") or "").strip() or DEFAULT_RUNTIME
-    if value not in RUNTIMES:
-        raise ConfigError(f"Unknown embedding runtime {value!r}: use one of {', '.join(RUNTIMES)} (QA_EMBED_RUNTIME).")
-    return value
-
-
-def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where exported models are cached: argument, ``QA_CACHE_DIR``, ``$XDG_CACHE_HOME/qa-news``, ``~/.cache/qa-news``.
-
-    >>> str(resolve_cache_dir("/tmp/x"))
-    '/tmp/x'
-    """
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = (os.environ.get("QA_CACHE_DIR") or "").strip()
-    if env:
-        return Path(env)
-    xdg = (os.environ.get("XDG_CACHE_HOME") or "").strip()
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "qa-news"
 
 
 def _fingerprint(model: str, path: str, quantize: bool) -> str:
