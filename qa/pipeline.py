@@ -31,50 +31,39 @@ def build_store(
     previous: Store | None = None,
     progress: bool = False,
 ) -> Store:
-    """Segment and embed ``documents``, reusing the vectors of any whose content is unchanged."""
+    """Segment and embed ``documents``, reusing the vectors (and token codes) of any whose content is
+    unchanged; when the old rows stay in place, the new ones are appended to the old FAISS index."""
     reuse = previous if previous is not None and previous.model == embedder.name else None
     by_id: dict[str, Document] = dict(reuse.documents) if reuse is not None else {}
     for doc in documents:
         by_id[doc.doc_id] = doc
     sentences: list[Sentence] = []
-    kept: list[tuple[int, list[int]]] = []  # (first new row, old rows) of unchanged documents
-    new_rows: list[int] = []
-    source: list[tuple[str, int, int]] = []  # runs of rows in the new order: ("old" | "new", first, count)
+    runs: list[tuple[bool, list[int]]] = []  # per document, in order: (reused?, its rows in the old store or in fresh)
+    new_texts: list[str] = []
     for doc in by_id.values():
-        first = len(sentences)
-        # the same object as in the old store is unchanged without hashing its text again
         old_doc = reuse.documents.get(doc.doc_id) if reuse is not None else None
-        if reuse is not None and old_doc is not None and (old_doc is doc or content_hash(old_doc.text) ==
-                                                           content_hash(doc.text)):
+        # the very object of the old store is unchanged without hashing its text again
+        if old_doc is not None and (old_doc is doc or content_hash(old_doc.text) == content_hash(doc.text)):
+            assert reuse is not None
             rows = reuse.rows_of(doc.doc_id)
-            if rows and rows[-1] - rows[0] + 1 == len(rows):  # a document's rows are contiguous
-                sentences.extend(reuse.sentences[rows[0] : rows[-1] + 1])
-            else:
-                sentences.extend(reuse.sentences[r] for r in rows)
-            kept.append((first, rows))
-            if rows:
-                source.append(("old", rows[0], len(rows)))
+            sentences.extend(reuse.sentences[r] for r in rows)
+            runs.append((True, rows))
         else:
-            sentences.extend(segment(doc))
-            new_rows.extend(range(first, len(sentences)))
-            source.append(("new", len(new_rows) - (len(sentences) - first), len(sentences) - first))
-    fresh, fresh_tokens = (
-        _encode(embedder, [sentences[r].text for r in new_rows], progress=progress) if new_rows else (None, None)
-    )
+            pieces = segment(doc)
+            runs.append((False, list(range(len(new_texts), len(new_texts) + len(pieces)))))
+            sentences.extend(pieces)
+            new_texts.extend(p.text for p in pieces)
+    fresh, fresh_tokens = _encode(embedder, new_texts, progress=progress) if new_texts else (None, None)
     dim = fresh.shape[1] if fresh is not None else (reuse.dim if reuse is not None else embedder.dim)
     vectors = np.empty((len(sentences), dim), dtype=np.float32)
-    for first, rows in kept:
-        if rows and rows[-1] - rows[0] + 1 == len(rows):
-            vectors[first : first + len(rows)] = reuse.vectors[rows[0] : rows[-1] + 1]  # type: ignore[union-attr]
-        elif rows:
-            vectors[first : first + len(rows)] = reuse.vectors[rows]  # type: ignore[union-attr]
-    if fresh is not None:
-        vectors[new_rows] = fresh
+    pos = 0
+    for reused, rows in runs:
+        source = reuse.vectors if reused and reuse is not None else fresh
+        if rows and source is not None:
+            vectors[pos : pos + len(rows)] = source[rows]
+        pos += len(rows)
     index, index_type = None, None
-    n_old = sum(1 for kind, _, _ in source if kind == "old")
-    appended = reuse is not None and source[:n_old] == _old_runs(reuse) and n_old == sum(
-        1 for kind, _, _ in source[:n_old] if kind == "old")
-    if appended and reuse is not None:  # the old rows unchanged and in place: add the new vectors, no rebuild
+    if reuse is not None and extends(reuse, sentences):  # add the new vectors to the old index, no retraining
         index = extend_index(reuse.index, fresh if fresh is not None else np.zeros((0, dim), np.float32))
         index_type = reuse.index_type if index is not None else None
     store = Store(
@@ -84,7 +73,7 @@ def build_store(
         model=embedder.name,
         segmenter=SEGMENTER_NAME,
         chunking={"unit": "sentence", "context": 1},
-        tokens=_tokens(source, reuse, fresh_tokens),
+        tokens=_tokens(runs, reuse.tokens if reuse is not None else None, fresh_tokens),
         index=index,
         index_type=index_type,
     )
@@ -93,41 +82,30 @@ def build_store(
     return store
 
 
-def _old_runs(store: Store) -> list[tuple[str, int, int]]:
-    """The runs ``build_store`` records when every document of ``store`` is kept in place."""
-    runs = []
-    for doc_id in store.documents:
-        rows = store.rows_of(doc_id)
-        if rows:
-            runs.append(("old", rows[0], len(rows)))
-    expected = 0
-    for _, first, count in runs:
-        if first != expected:
-            return []  # rows not in document order: never treat as an append
-        expected += count
-    return runs
+def extends(old: Store, sentences: Sequence[Sentence]) -> bool:
+    """Whether ``sentences`` are ``old``'s own, in place, then new ones: its indexes can grow instead of
+    being rebuilt."""
+    n = len(old)
+    return len(sentences) >= n and all(a is b for a, b in zip(sentences[:n], old.sentences, strict=True))
 
 
-def _tokens(source: list[tuple[str, int, int]], reuse: Store | None, fresh: TokenTable | None) -> TokenTable | None:
+def _tokens(runs: list[tuple[bool, list[int]]], old: TokenTable | None, fresh: TokenTable | None) -> TokenTable | None:
     """The rerank's stored tokens in the new row order, sharing the blocks they come from (no codes are
     copied); None when some rows have none (an index built before tokens were stored, or an embedder
     without them): the rerank then encodes on the fly."""
-    old = reuse.tokens if reuse is not None else None
-    if any((old if kind == "old" else fresh) is None for kind, _, _ in source):
+    if not runs or any((old if reused else fresh) is None for reused, _ in runs):
         return None
     blocks = (old.blocks if old is not None else []) + (fresh.blocks if fresh is not None else [])
     names = (old.names if old is not None else []) + (fresh.names if fresh is not None else [])
     shift = len(old.blocks) if old is not None else 0
     spans = []
-    for kind, first, count in source:
-        table = old if kind == "old" else fresh
+    for reused, rows in runs:
+        table = old if reused else fresh
         assert table is not None
-        part = table.spans[first : first + count].copy()
-        if kind == "new":
+        part = table.spans[rows].reshape(-1, 3)
+        if not reused:
             part[:, 0] += shift
         spans.append(part)
-    if not spans:
-        return None
     return TokenTable(blocks, np.concatenate(spans), names)
 
 
@@ -310,10 +288,8 @@ class Pipeline:
         with self._lock:
             old = self._retriever
             store = build_store(documents, self.embedder, previous=old.store, progress=progress)
-            n = len(old.store)
-            if len(store) >= n and all(a is b for a, b in zip(store.sentences[:n], old.store.sentences, strict=True)):
-                # an append: BM25 gains the new sentences only (the old ones keep their postings)
-                lexical = old.lexical.extend([s.text for s in store.sentences[n:]])
+            if extends(old.store, store.sentences):  # BM25 gains the new sentences only
+                lexical = old.lexical.extend([s.text for s in store.sentences[len(old.store) :]])
             else:
                 lexical = LexicalIndex([s.text for s in store.sentences])
             if self.index_dir is not None:
