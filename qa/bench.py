@@ -197,7 +197,7 @@ def _base(squad: Path, cache_dir: Path) -> tuple[list[str], NDArray[np.float32],
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, vectors, allow_pickle=False)
         if tokens is not None:
-            tokens = TokenTable.concat([tokens])
+            tokens = tokens.packed()
             arrays: tuple[NDArray[Any], ...] = (tokens.blocks[0][0], tokens.blocks[0][1], tokens.spans)
             for p, arr in zip(token_files, arrays, strict=True):
                 np.save(p, arr, allow_pickle=False)

@@ -480,10 +480,7 @@ class OnnxEmbedder:
         rerank's tokens cost no second pass (the pooled vector is computed from them anyway)."""
         self._ensure()
         if self._fallback is not None:
-            from qa.retrieve import SentenceTransformerTokens
-
-            vectors, tokens = SentenceTransformerTokens(self._fallback._load()).encode_both(texts)
-            return vectors, [v for v, _ in tokens]
+            return self._fallback.encode_with_tokens(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
         vectors, out = self._encode_both(texts, unit=False)  # stored per-row scaled: no need to normalise

@@ -145,8 +145,8 @@ def _encode(embedder: Embedder, texts: list[str], *, progress: bool) -> tuple[np
     inverse[np.array(order, dtype=np.int64)] = np.arange(len(texts))
     joined = tables[0]
     for table in tables[1:]:
-        joined = joined.extend(table)
-    return out, TokenTable.concat([joined.take(inverse)])  # one block, in row order
+        joined = joined.extend(table)  # shares the chunks' blocks; one copy below, into row order
+    return out, joined.take(inverse).packed()
 
 
 def normalize_history(history: HistoryLike | None) -> list[Turn]:

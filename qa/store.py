@@ -189,44 +189,33 @@ class TokenTable:
 
     @classmethod
     def concat(cls, parts: Sequence[TokenTable]) -> TokenTable:
-        """One block holding the parts' sentences in order; only the tokens they point to are copied.
+        """One block holding the parts' sentences in row order; only the tokens they point to are copied.
 
         >>> a = TokenTable.quantize([np.ones((2, 3), np.float32)], 3)
         >>> b = TokenTable.quantize([np.zeros((0, 3), np.float32), -np.ones((1, 3), np.float32)], 3)
-        >>> t = TokenTable.concat([a, b])
+        >>> t = TokenTable.concat([b.take([1]), a, b.take([0])])
         >>> t.spans.tolist(), [v.shape for v in t.get([0, 1, 2])]
-        ([[0, 0, 2], [0, 2, 2], [0, 2, 3]], [(2, 3), (0, 3), (1, 3)])
+        ([[0, 0, 1], [0, 1, 3], [0, 3, 3]], [(1, 3), (2, 3), (0, 3)])
         """
-        dim = parts[0].dim if parts else 0
-        codes: list[NDArray[np.int8]] = []
-        scales: list[NDArray[np.float32]] = []
-        lengths: list[NDArray[np.int64]] = []
-        for part in parts:
-            for b, (block_codes, block_scales) in enumerate(part.blocks):
-                mine = part.spans[:, 0] == b
-                if not mine.any():
-                    continue
-                idx = _ranges(part.spans[mine, 1:])
-                codes.append(np.asarray(block_codes[idx]))
-                scales.append(np.asarray(block_scales[idx], dtype=np.float32))
-            lengths.append(part.spans[:, 2] - part.spans[:, 1])
-        # the gather above walks block by block; lay the spans out in the same order
-        order: list[NDArray[np.int64]] = []
-        offset = 0
-        for part in parts:
-            rows = np.concatenate([np.flatnonzero(part.spans[:, 0] == b) for b in range(len(part.blocks))] or
-                                  [np.zeros(0, np.int64)])
-            order.append(rows + offset)
-            offset += len(part)
-        all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-        walk = np.concatenate(order) if order else np.zeros(0, np.int64)
-        ends = np.cumsum(all_lengths[walk])
-        starts = np.empty(len(walk), dtype=np.int64)
-        starts[walk] = ends - all_lengths[walk]
-        spans = np.stack([np.zeros(len(walk), np.int64), starts, starts + all_lengths], axis=1).reshape(-1, 3)
-        block = (np.concatenate(codes).reshape(-1, dim) if codes else np.zeros((0, dim), np.int8),
-                 np.concatenate(scales) if scales else np.zeros(0, np.float32))
-        return cls([block], spans.astype(np.int64))
+        if not parts:
+            return cls([(np.zeros((0, 0), np.int8), np.zeros(0, np.float32))], np.zeros((0, 3), np.int64))
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = joined.extend(part)
+        spans = joined.spans
+        lengths = spans[:, 2] - spans[:, 1]
+        starts = np.cumsum(lengths) - lengths  # where each sentence's tokens go in the new block
+        codes = np.empty((int(lengths.sum()), joined.dim), dtype=np.int8)
+        scales = np.empty(len(codes), dtype=np.float32)
+        for b, (block_codes, block_scales) in enumerate(joined.blocks):
+            mine = spans[:, 0] == b
+            if mine.any():
+                src = _ranges(spans[mine, 1:])
+                dst = _ranges(np.stack([starts[mine], starts[mine] + lengths[mine]], axis=1))
+                codes[dst] = block_codes[src]
+                scales[dst] = block_scales[src]
+        out_spans = np.stack([np.zeros(len(spans), np.int64), starts, starts + lengths], axis=1)
+        return cls([(codes, scales)], out_spans.astype(np.int64).reshape(-1, 3))
 
     def extend(self, other: TokenTable) -> TokenTable:
         """This table's sentences, then ``other``'s: the blocks are shared, nothing is copied."""
@@ -249,6 +238,10 @@ class TokenTable:
     @property
     def referenced(self) -> int:
         return int((self.spans[:, 2] - self.spans[:, 1]).sum())
+
+    def packed(self) -> TokenTable:
+        """The same sentences in one block of only their tokens, in row order."""
+        return TokenTable.concat([self])
 
     def take(self, rows: Sequence[int] | NDArray[np.int64]) -> TokenTable:
         """The same blocks, seen through the spans of ``rows`` (nothing is copied)."""
@@ -425,7 +418,7 @@ class Store:
         reused: dict[str, dict[str, Any]] = {}  # token blocks already in this directory: kept, not rewritten
         if tokens is not None:
             if tokens.stored > 2 * tokens.referenced + 1_000_000 or len(tokens.blocks) > MAX_TOKEN_BLOCKS:
-                tokens = TokenTable.concat([tokens])  # mostly dead codes, or too many files: merge
+                tokens = tokens.packed()  # mostly dead codes, or too many files: merge
             known = self._saved[1] if self._saved is not None and self._saved[0] == root.resolve() else {}
             names["token_spans"] = f"tokenspans-{gen}.npy"
             for b, name in enumerate(tokens.names):
