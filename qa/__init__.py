@@ -4,9 +4,34 @@
 >>> answer("Who stayed in Washington?").citations[0].text  # doctest: +SKIP
 """
 
-from qa.errors import QAError
+from qa.errors import (
+    ConfigError,
+    DocumentError,
+    IndexError_,
+    InputError,
+    LLMError,
+    QAError,
+)
+from qa.ingest import read_document
 from qa.pipeline import Pipeline, answer
-from qa.types import Answer, Citation, Document, Hit, Sentence, Turn
+from qa.types import Answer, Citation, Document, Hit, Retrieval, Sentence, Turn
 
-__all__ = ["Answer", "Citation", "Document", "Hit", "Pipeline", "QAError", "Sentence", "Turn", "answer"]
-__version__ = "0.1.0"
+__all__ = [
+    "Answer",
+    "Citation",
+    "ConfigError",
+    "Document",
+    "DocumentError",
+    "Hit",
+    "IndexError_",
+    "InputError",
+    "LLMError",
+    "Pipeline",
+    "QAError",
+    "Retrieval",
+    "Sentence",
+    "Turn",
+    "answer",
+    "read_document",
+]
+__version__ = "0.2.0"

@@ -1,32 +1,41 @@
-"""The ``qa`` command. Only this module (and the UI) turns domain errors into user messages."""
+"""The ``qa`` command. Only this module (and the UI) turns domain errors into user messages.
+
+``qa eval`` and ``qa bench`` are the tools in ``qa.tools``; they are reached only from here, never
+imported by the library.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from qa import config
+from qa import __version__, config
 from qa.errors import QAError
-from qa.pipeline import check_question
+from qa.question import check_question
+
+#: Subcommands that are tools with their own argument parsers: ``qa eval ...``, ``qa bench ...``.
+TOOLS = {"eval": "qa.tools.eval", "bench": "qa.tools.bench"}
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="qa", description="Ask questions about news articles; answers cite exact sentences."
     )
+    p.add_argument("--version", action="version", version=f"qa {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     ix = sub.add_parser("index", help="index .txt, .md and .html files (or folders of them)")
     ix.add_argument("paths", nargs="+", help="files or folders to add to the index")
-    ix.add_argument("--index-dir", help="where the index lives (default: index/seeds, or QA_INDEX_DIR)")
+    ix.add_argument("--index-dir", help="where the index lives (default: the seed index, or QA_INDEX_DIR)")
     ix.add_argument("--embed-model", help="sentence-transformers model name or local path (or QA_EMBED_MODEL)")
     ix.add_argument("--rebuild", action="store_true", help="start a fresh index of exactly these files")
 
     ask = sub.add_parser("ask", help="answer a question, citing source sentences")
     ask.add_argument("question")
-    ask.add_argument("--index-dir", help="the index to ask (default: index of seeds/, built on first use)")
+    ask.add_argument("--index-dir", help="the index to ask (default: index of the seed article, built on first use)")
     ask.add_argument("--llm", help="auto (default), extractive, or ollama:MODEL (or QA_LLM)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
 
@@ -41,11 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         help="required to listen on an address other than loopback; set QA_AUTH_PASSWORD to require a login",
     )
 
-    ev = sub.add_parser("eval", help="measure retrieval and abstention on a SQuAD 2.0 or seed-QA file")
-    ev.add_argument("dataset")
-    ev.add_argument("--json", dest="json_out", help="also write the results as JSON to this file")
-
-    sub.add_parser("bench", help="measure speed: indexing, query latency, cold start", add_help=False)
+    sub.add_parser("eval", help="measure retrieval and abstention (qa eval --help)", add_help=False)
+    sub.add_parser("bench", help="measure speed: indexing, query latency, cold start (qa bench --help)",
+                   add_help=False)
     return p
 
 
@@ -79,40 +86,36 @@ def _index(args: argparse.Namespace) -> int:
     pipe = Pipeline.from_paths(
         args.paths, index_dir=settings.index_dir, settings=settings, rebuild=args.rebuild, progress=True
     )
-    store = pipe.store
-    print(f"indexed {len(store.documents)} document(s), {len(store)} sentences, into {settings.index_dir}")
+    index = pipe.index
+    print(f"indexed {len(index.documents)} document(s), {len(index)} sentences, into {settings.index_dir}")
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from qa.ui.server import serve  # mypy reads the package from ui/ (installed as qa.ui), so this is untyped here
+
+    rc: int = serve(host=args.host, port=args.port, index_dir=args.index_dir, llm=args.llm,
+                    allow_remote=args.allow_remote)
+    return rc
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"ask": _ask, "index": _index, "serve": _serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:
-        from qa import bench
-
-        return bench.main(argv[1:])
+    if argv[:1] and argv[0] in TOOLS:  # the tool parses its own arguments and reports its own errors
+        tool: Callable[[list[str]], int] = importlib.import_module(TOOLS[argv[0]]).cli
+        return tool(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        if args.command == "ask":
-            return _ask(args)
-        if args.command == "index":
-            return _index(args)
-        if args.command == "serve":
-            from ui.app import serve
-
-            return serve(
-                host=args.host, port=args.port, index_dir=args.index_dir, llm=args.llm, allow_remote=args.allow_remote
-            )
-        if args.command == "eval":
-            from qa import eval as evaluation
-
-            return evaluation.main(args.dataset, json_out=args.json_out)
+        return COMMANDS[args.command](args)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 2
 
 
 if __name__ == "__main__":

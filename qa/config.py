@@ -1,21 +1,47 @@
-"""Settings, resolved in one place: explicit argument, then environment variable, then default."""
+"""Settings, resolved in one place: explicit argument, then environment variable, then default.
+
+``resolve()`` returns a frozen ``Settings`` that is passed down; no other module reads the
+environment for a setting. Where the bundled files live (prompts, the seed article, the seed
+questions) and where the default index goes also depend on how ``qa`` was installed: from a
+checkout they are the repository's ``prompts/``, ``seeds/`` and ``index/``; from a wheel the files
+ship inside the package and the index goes to a per-user data directory.
+"""
 
 from __future__ import annotations
 
+import math
 import os
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
-DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 DEFAULT_OLLAMA_MODEL = "llama3.2"
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
 RUNTIMES = ("onnx-int8", "onnx", "torch")
 DEFAULT_RUNTIME = "onnx-int8"  # ≥ 3× SentenceTransformer.encode within 0.5 point of its retrieval quality (qa bench)
+APP_NAME = "qa-news"
+
+
+def checkout_root() -> Path | None:
+    """The repository ``qa`` runs from (an editable install or ``python -m qa`` in a clone), or None.
+
+    A wheel puts ``prompts/`` and ``seeds/`` inside the package instead, so their presence next to the
+    package together with ``pyproject.toml`` is what marks a checkout.
+    """
+    root = PACKAGE_DIR.parent
+    if (root / "pyproject.toml").is_file() and (root / "seeds").is_dir() and not (PACKAGE_DIR / "seeds").is_dir():
+        return root
+    return None
+
+
+def asset_dir(name: str) -> Path:
+    """A bundled folder (``prompts``, ``seeds``): inside the installed package, else in the checkout."""
+    inside = PACKAGE_DIR / name
+    if inside.is_dir():
+        return inside
+    return PACKAGE_DIR.parent / name
 
 
 def _pick(arg: object, env: str, default: object) -> object:
@@ -34,76 +60,65 @@ def _pick(arg: object, env: str, default: object) -> object:
     return default
 
 
-def resolve_runtime(runtime: str | None = None) -> str:
-    """The embedding runtime: argument, then ``QA_EMBED_RUNTIME``, then ``onnx-int8``.
+def _number(value: object, name: str, env: str, *, whole: bool = False) -> float:
+    """A finite positive number (a whole one with ``whole``), or a ``ConfigError`` naming the setting.
 
-    >>> resolve_runtime("torch")
-    'torch'
+    >>> _number("2.5", "x", "QA_X")
+    2.5
+    >>> _number("nan", "x", "QA_X")
+    Traceback (most recent call last):
+    qa.errors.ConfigError: x must be a finite positive number, got 'nan'; fix QA_X or the argument.
     """
-    value = str(_pick(runtime, "QA_EMBED_RUNTIME", DEFAULT_RUNTIME)).strip()
-    if value not in RUNTIMES:
-        raise ConfigError(f"Unknown embedding runtime {value!r}: use one of {', '.join(RUNTIMES)} (QA_EMBED_RUNTIME).")
-    return value
-
-
-def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where exported models are cached: argument, ``QA_CACHE_DIR``, ``$XDG_CACHE_HOME/qa-news``, ``~/.cache/qa-news``.
-
-    >>> str(resolve_cache_dir("/tmp/x"))
-    '/tmp/x'
-    """
-    xdg = str(_pick(None, "XDG_CACHE_HOME", Path.home() / ".cache")).strip()
-    return Path(str(_pick(cache_dir, "QA_CACHE_DIR", Path(xdg) / "qa-news")))
-
-
-def _number(value: object, name: str, env: str) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}; fix {env} or the argument.") from None
-    if number <= 0:
-        raise ConfigError(f"{name} must be positive, got {value!r}; fix {env} or the argument.")
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{name} must be a finite positive number, got {value!r}; fix {env} or the argument.")
+    if whole and number != int(number):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}; fix {env} or the argument.")
     return number
 
 
-def normalize_host(host: str) -> str:
-    """Complete an Ollama address the way the ``ollama`` CLI reads ``OLLAMA_HOST``.
+def parse_ollama_host(host: str) -> str:
+    """Complete an Ollama address exactly as the official ``ollama`` client does (its own parser).
 
-    >>> normalize_host("0.0.0.0")
-    'http://0.0.0.0:11434'
-    >>> normalize_host("https://gpu-box")
-    'https://gpu-box:443'
-    >>> normalize_host("127.0.0.1:8080/")
-    'http://127.0.0.1:8080'
+    >>> parse_ollama_host("0.0.0.0"), parse_ollama_host("http://gpu-box")
+    ('http://0.0.0.0:11434', 'http://gpu-box:80')
     """
-    host = host.strip().rstrip("/")
-    scheme, sep, rest = host.partition("://")
-    if not sep:
-        scheme, rest = "http", host
-    if rest.startswith("[") and "]" in rest:  # IPv6 literal
-        has_port = rest.rsplit("]", 1)[1].startswith(":")
-    else:
-        has_port = ":" in rest
-    if not has_port:
-        rest += ":443" if scheme == "https" else ":11434"
-    return f"{scheme}://{rest}"
+    from ollama._client import _parse_host  # the client's own parsing, so both mean the same server
+
+    try:
+        url = str(_parse_host(host.strip()))
+    except ValueError as exc:
+        raise ConfigError(f"The Ollama address {host!r} is not valid ({exc}); fix OLLAMA_HOST.") from None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"The Ollama address {host!r} is not an http(s) URL; fix OLLAMA_HOST.")
+    return url
 
 
-def _default_prompts_dir() -> Path:
-    """The repository's prompts/, or the copy a non-editable install puts under ``sys.prefix``."""
-    here = PROJECT_ROOT / "prompts"
-    if here.is_dir():
-        return here
-    return Path(sys.prefix) / "share" / "qa-news" / "prompts"
+def _data_home() -> Path:
+    """Where a pip-installed ``qa`` keeps its indexes: ``$XDG_DATA_HOME/qa-news`` or ``~/.local/share/qa-news``."""
+    base = str(_pick(None, "XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return Path(base) / APP_NAME
+
+
+def default_index_dir() -> Path:
+    """``index/seeds`` in a checkout; in the user's data directory otherwise (never the current directory)."""
+    root = checkout_root()
+    return (root / "index" / "seeds") if root is not None else _data_home() / "index" / "seeds"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every tunable of the pipeline, already resolved."""
+    """Every tunable of the pipeline, already resolved and checked."""
 
     index_dir: Path
     seeds_dir: Path
+    prompts_dir: Path
     embed_model: str
+    embed_runtime: str
+    cache_dir: Path
     llm: str
     ollama_host: str
     ollama_model: str
@@ -111,14 +126,18 @@ class Settings:
     top_k: int
     max_question_chars: int
     max_file_bytes: int
-    prompts_dir: Path
+    auth_user: str = "qa"
+    auth_password: str = field(default="", repr=False)  # the chat's login (none when empty); never printed
 
 
 def resolve(
     *,
     index_dir: str | os.PathLike[str] | None = None,
     seeds_dir: str | os.PathLike[str] | None = None,
+    prompts_dir: str | os.PathLike[str] | None = None,
     embed_model: str | None = None,
+    embed_runtime: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     llm: str | None = None,
     ollama_host: str | None = None,
     ollama_model: str | None = None,
@@ -126,26 +145,39 @@ def resolve(
     top_k: int | None = None,
     max_question_chars: int | None = None,
     max_file_mb: float | None = None,
-    prompts_dir: str | os.PathLike[str] | None = None,
+    auth_user: str | None = None,
+    auth_password: str | None = None,
 ) -> Settings:
-    """Resolve every setting once; callers never read the environment themselves."""
-    host = normalize_host(str(_pick(ollama_host, "OLLAMA_HOST", DEFAULT_OLLAMA_HOST)))
+    """Resolve every setting once; callers never read the environment themselves.
+
+    >>> resolve(top_k=3, embed_runtime="torch").top_k
+    3
+    """
+    runtime = str(_pick(embed_runtime, "QA_EMBED_RUNTIME", DEFAULT_RUNTIME)).strip()
+    if runtime not in RUNTIMES:
+        raise ConfigError(
+            f"Unknown embedding runtime {runtime!r}: use one of {', '.join(RUNTIMES)} (QA_EMBED_RUNTIME)."
+        )
+    xdg_cache = str(_pick(None, "XDG_CACHE_HOME", Path.home() / ".cache")).strip()
     return Settings(
-        index_dir=Path(str(_pick(index_dir, "QA_INDEX_DIR", PROJECT_ROOT / "index" / "seeds"))),
-        seeds_dir=Path(str(_pick(seeds_dir, "QA_SEEDS_DIR", PROJECT_ROOT / "seeds"))),
-        embed_model=str(_pick(embed_model, "QA_EMBED_MODEL", DEFAULT_EMBED_MODEL)),
-        llm=str(_pick(llm, "QA_LLM", "auto")),
-        ollama_host=host,
-        ollama_model=str(_pick(ollama_model, "QA_MODEL", DEFAULT_OLLAMA_MODEL)),
+        index_dir=Path(str(_pick(index_dir, "QA_INDEX_DIR", default_index_dir()))),
+        seeds_dir=Path(str(_pick(seeds_dir, "QA_SEEDS_DIR", asset_dir("seeds")))),
+        prompts_dir=Path(str(_pick(prompts_dir, "QA_PROMPTS_DIR", asset_dir("prompts")))),
+        embed_model=str(_pick(embed_model, "QA_EMBED_MODEL", DEFAULT_EMBED_MODEL)).strip(),
+        embed_runtime=runtime,
+        cache_dir=Path(str(_pick(cache_dir, "QA_CACHE_DIR", Path(xdg_cache) / APP_NAME))),
+        llm=str(_pick(llm, "QA_LLM", "auto")).strip(),
+        ollama_host=parse_ollama_host(str(_pick(ollama_host, "OLLAMA_HOST", ""))),
+        ollama_model=str(_pick(ollama_model, "QA_MODEL", DEFAULT_OLLAMA_MODEL)).strip(),
         ollama_timeout=_number(_pick(ollama_timeout, "QA_OLLAMA_TIMEOUT", 60.0), "ollama_timeout", "QA_OLLAMA_TIMEOUT"),
-        top_k=int(_number(_pick(top_k, "QA_TOP_K", 6), "top_k", "QA_TOP_K")),
+        top_k=int(_number(_pick(top_k, "QA_TOP_K", 6), "top_k", "QA_TOP_K", whole=True)),
         max_question_chars=int(
-            _number(
-                _pick(max_question_chars, "QA_MAX_QUESTION_CHARS", 2000), "max_question_chars", "QA_MAX_QUESTION_CHARS"
-            )
+            _number(_pick(max_question_chars, "QA_MAX_QUESTION_CHARS", 2000), "max_question_chars",
+                    "QA_MAX_QUESTION_CHARS", whole=True)
         ),
         max_file_bytes=int(
             _number(_pick(max_file_mb, "QA_MAX_FILE_MB", 10), "max_file_mb", "QA_MAX_FILE_MB") * 1_000_000
         ),
-        prompts_dir=Path(str(_pick(prompts_dir, "QA_PROMPTS_DIR", _default_prompts_dir()))),
+        auth_user=str(_pick(auth_user, "QA_AUTH_USER", "qa")).strip(),
+        auth_password=str(_pick(auth_password, "QA_AUTH_PASSWORD", "")),
     )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: The whole answer when the articles do not hold one.
+ABSTAIN_TEXT = "The article does not say."
+
 
 @dataclass(frozen=True)
 class Document:
@@ -34,6 +37,21 @@ class Hit:
     rank: int
     dense: float = 0.0
     lexical: float = 0.0
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The ranked sentences for one question, and the evidence that they answer it at all."""
+
+    query: str  # what was searched: the question, or a follow-up made standalone
+    hits: tuple[Hit, ...]
+    confidence: float  # fitted belief that the corpus answers the question
+    threshold: float  # abstain below it
+
+    @property
+    def abstains(self) -> bool:
+        """True when nothing was found, or the evidence is below the fitted threshold."""
+        return not self.hits or self.confidence < self.threshold
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The Gradio web chat started by ``qa serve``: streamed, cited answers next to the highlighted source.
 
-Gradio is imported here only, never from ``qa``. One ``Pipeline`` is shared by every session:
+Gradio is imported by this package only, never from ``qa``. One ``Pipeline`` is shared by every session:
 asking only reads it, and ``Pipeline.add`` swaps its state under the pipeline's lock, so
 concurrent users need no further locking. Conversation history is per-session ``gr.State``.
 
@@ -8,25 +8,22 @@ No ``from __future__ import annotations`` here: ``gr.api`` reads the ``ask`` fun
 hints at runtime to describe the endpoint.
 """
 
-import hmac
 import html
-import ipaddress
 import logging
-import os
-import socket
-import sys
 import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, TypedDict
 
 import gradio as gr
 
-from qa import config
 from qa.errors import ConfigError, QAError
 from qa.pipeline import Pipeline
+from qa.question import check_question
 from qa.types import Answer
-from ui import render
-from ui.uploads import read_uploads
+
+from . import render
+from .assets import SCROLL_TO_FIRST_CITATION
+from .uploads import read_uploads
 
 log = logging.getLogger(__name__)
 
@@ -40,85 +37,6 @@ QUEUE_SIZE = 256  # waiting requests beyond this are refused with "queue full"
 HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
 SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
 UPLOAD_SUFFIXES = [".txt", ".md", ".html", ".htm"]
-AUTH_USER_ENV = "QA_AUTH_USER"
-AUTH_PASSWORD_ENV = "QA_AUTH_PASSWORD"
-
-CSS = """
-#qa-header h1 { margin: 0 0 .2rem 0; font-size: 1.6rem; }
-#qa-header p { margin: 0; color: var(--body-text-color-subdued); }
-.qa-status { font-size: .9rem; color: var(--body-text-color-subdued); padding: .15rem .25rem; }
-.qa-status strong { color: inherit; }
-.qa-backend strong { color: var(--body-text-color); }
-.qa-hint { color: var(--body-text-color-subdued); }
-.qa-notice, .qa-error { color: #8a4b00; background: #fff4e0; border: 1px solid #f0c36d;
-  border-radius: 6px; padding: .35rem .6rem; margin-top: .3rem; }
-.dark .qa-notice, .dark .qa-error { color: #ffd89a; background: #3a2a0c; border-color: #8a6a20; }
-.qa-ok { color: #1d5e2c; background: #e9f7ee; border: 1px solid #9fd3ae; border-radius: 6px;
-  padding: .35rem .6rem; margin-top: .3rem; }
-.dark .qa-ok { color: #b6f0c5; background: #12301c; border-color: #2f6b40; }
-.qa-error { color: #8b1a1a; background: #fdecec; border-color: #e7a3a3; }
-.dark .qa-error { color: #ffb4b4; background: #3b1414; border-color: #8b3a3a; }
-.qa-sources { font-size: .95rem; line-height: 1.6; padding: 0 .75rem .25rem; max-height: 620px; overflow-y: auto; }
-.qa-sources-title { font-weight: 600; font-size: .8rem; text-transform: uppercase; letter-spacing: .05em;
-  color: var(--body-text-color-subdued); margin-bottom: .5rem; padding-top: .4rem; }
-.qa-empty { color: var(--body-text-color-subdued); }
-.qa-doc + .qa-doc { margin-top: 1rem; border-top: 1px solid var(--border-color-primary); padding-top: .75rem; }
-.qa-doc-title { font-weight: 600; margin-bottom: .4rem; word-break: break-all; position: sticky; top: 0;
-  z-index: 1; padding: .2rem 0; background: var(--block-background-fill);
-  border-bottom: 1px solid var(--border-color-primary); }
-.qa-doc-refs { font-weight: 400; color: var(--body-text-color-subdued); }
-.qa-doc-text { white-space: pre-wrap; overflow-wrap: anywhere; }
-mark.qa-cite { background: rgba(255, 200, 40, .45); color: inherit; border-radius: 3px;
-  padding: 0 .15rem; box-shadow: 0 0 0 1px rgba(200, 140, 0, .35); scroll-margin: 4rem; }
-mark.qa-cite.qa-flash { animation: qa-flash 1.2s ease-out; }
-@keyframes qa-flash { from { background: rgba(255, 140, 0, .9); } to { background: rgba(255, 200, 40, .45); } }
-sup.qa-num { display: inline-block; min-width: 1.15rem; margin-right: .25rem; padding: 0 .25rem;
-  border-radius: 999px; background: #b7791f; color: #fff; font-size: .7rem; font-weight: 700;
-  line-height: 1.15rem; text-align: center; vertical-align: super; }
-.qa-gap { color: var(--body-text-color-subdued); }
-a.qa-ref { text-decoration: none; font-weight: 600; color: #b7791f; cursor: pointer; }
-a.qa-ref:hover { text-decoration: underline; }
-.qa-refs { margin-top: .25rem; padding-top: .4rem; border-top: 1px solid var(--border-color-primary);
-  font-size: .85rem; line-height: 1.45; }
-.qa-refs-title { font-weight: 600; font-size: .75rem; text-transform: uppercase; letter-spacing: .05em;
-  color: var(--body-text-color-subdued); }
-.qa-refs ul { list-style: none; padding-left: 0 !important; margin: .2rem 0 0 0 !important; }
-.qa-refs li { margin: .15rem 0 !important; }
-.qa-unsupported { margin-top: .25rem; font-size: .85rem; color: var(--body-text-color-subdued); }
-.qa-unsupported ul { padding-left: 1.1rem !important; margin: .2rem 0 0 0 !important; }
-.qa-ref-doc { color: var(--body-text-color-subdued); }
-.qa-examples { gap: .4rem; flex-wrap: wrap; }
-.qa-examples button { flex: 0 1 auto !important; min-width: 0 !important; font-size: .85rem; }
-footer { display: none !important; }
-"""
-
-# Clicking a [n] marker scrolls the source panel to that sentence instead of following the link.
-HEAD = """
-<script>
-document.addEventListener("click", function (event) {
-  var link = event.target && event.target.closest ? event.target.closest("a.qa-ref") : null;
-  if (!link) { return; }
-  event.preventDefault();
-  var id = (link.getAttribute("href") || "").slice(1);
-  function go() {
-    var el = document.getElementById(id);
-    if (!el) { return; }
-    el.scrollIntoView({behavior: "smooth", block: "center"});
-    el.classList.remove("qa-flash"); void el.offsetWidth; el.classList.add("qa-flash");
-  }
-  go(); setTimeout(go, 400);
-}, true);
-</script>
-"""
-
-
-# After an answer, scroll the source panel (not the page) to the first cited sentence.
-SCROLL_TO_FIRST_CITATION = """() => {
-  const box = document.querySelector("#qa-sources .qa-sources");
-  const mark = box && box.querySelector("mark.qa-cite");
-  if (mark) { box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - 60); }
-}"""
-
 
 class ChatTurn(TypedDict):
     """One chat message as the session keeps it: what the pipeline sees and what the user sees."""
@@ -222,9 +140,10 @@ class ChatHandlers:
     ) -> Iterator[tuple[Any, Any, list[ChatTurn], Any, Any]]:
         """Stream one answer into the chat, then show its citations in the source panel."""
         turns = list(turns or [])
-        q = (question or "").strip()
-        if not q:
-            yield gr.update(), gr.update(), turns, gr.update(), render.status_html(error="Type a question first.")
+        try:
+            q = check_question(question, self.pipeline.settings.max_question_chars)
+        except QAError as exc:
+            yield gr.update(), gr.update(), turns, gr.update(), render.status_html(error=str(exc))
             return
         history = [{"role": t["role"], "content": t["content"]} for t in turns if not t["error"]][-HISTORY_MESSAGES:]
         shown = q if len(q) <= SHOWN_QUESTION_CHARS else q[:SHOWN_QUESTION_CHARS] + "\u2026"
@@ -429,108 +348,8 @@ def build_app(
     return demo
 
 
-# ----- serving ---------------------------------------------------------------------------
+def upload_limit(demo: gr.Blocks) -> int | None:
+    """The largest upload ``build_app`` allowed for ``demo``, for the server to enforce while receiving it."""
+    return _LIMITS.get(demo)
 
 
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost).
-
-    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0"), is_loopback("::1")
-    (True, True, False, True)
-    """
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None)
-        except OSError:
-            return False
-        return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-
-
-def check_host(host: str, allow_remote: bool) -> None:
-    """Refuse a non-loopback address unless the operator asked for it explicitly."""
-    if not is_loopback(host) and not allow_remote:
-        raise ConfigError(
-            f"Refusing to listen on {host}: other machines could reach the chat. Use --host 127.0.0.1, "
-            f"or pass --allow-remote (and set {AUTH_PASSWORD_ENV} to require a login)."
-        )
-
-
-def auth_from_env(environ: "os._Environ[str] | dict[str, str] | None" = None) -> Callable[[str, str], bool] | None:
-    """A login check when ``QA_AUTH_PASSWORD`` is set (user ``QA_AUTH_USER``, default "qa"); else None."""
-    env = os.environ if environ is None else environ
-    password = env.get(AUTH_PASSWORD_ENV, "")
-    if not password:
-        return None
-    user = env.get(AUTH_USER_ENV, "").strip() or "qa"
-
-    def check(username: str, given: str) -> bool:
-        ok_user = hmac.compare_digest(username.encode(), user.encode())
-        ok_password = hmac.compare_digest(given.encode(), password.encode())
-        return ok_user and ok_password
-
-    return check
-
-
-def launch(
-    demo: gr.Blocks,
-    *,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    auth: Callable[[str, str], bool] | None = None,
-    block: bool = False,
-    quiet: bool = True,
-) -> str:
-    """Start the server (sharing off, no telemetry, upload size capped); returns the local URL."""
-    _, url, _ = demo.launch(
-        server_name=host,
-        server_port=port,
-        share=False,
-        auth=auth,
-        auth_message="Log in with the user name and the password in QA_AUTH_PASSWORD." if auth else None,
-        prevent_thread_lock=not block,
-        quiet=quiet,
-        show_error=False,
-        max_file_size=_LIMITS.get(demo),
-        ssr_mode=False,
-        mcp_server=False,
-        pwa=False,
-        enable_monitoring=False,
-        footer_links=["api"],
-        css=CSS,
-        head=HEAD,
-        theme=gr.themes.Soft(primary_hue="amber", font=gr.themes.Font("system-ui")),
-    )
-    return str(url)
-
-
-def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_remote: bool) -> int:
-    """``qa serve``: load the index, then serve the chat until interrupted."""
-    check_host(host, allow_remote)
-    settings = config.resolve(index_dir=index_dir, llm=llm)
-    if index_dir:
-        pipeline = Pipeline.load(settings.index_dir, settings=settings)
-    else:
-        pipeline = Pipeline.default(settings=settings)
-    auth = auth_from_env()
-    if not is_loopback(host) and auth is None:
-        print(
-            f"warning: listening on {host} without a login; anyone who can reach this port can use the chat "
-            f"and upload documents. Set {AUTH_PASSWORD_ENV} to require one.",
-            file=sys.stderr,
-        )
-    demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes)
-    try:
-        url = launch(demo, host=host, port=port, auth=auth)
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot listen on {host}:{port}: the port is in use or the address is not on this machine. "
-            "Choose another --port or stop the program that uses it."
-        ) from exc
-    login = f", login required (user from {AUTH_USER_ENV}, default qa)" if auth else ""
-    print(f"qa: chat over {len(pipeline.documents)} document(s) at {url}{login}. Ctrl+C stops it.", file=sys.stderr)
-    demo.block_thread()
-    return 0

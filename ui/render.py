@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from qa.cite.markers import find_markers
 from qa.types import Answer, Citation, Document
 
 # Longer documents are shown as excerpts around the cited sentences, so a 10 MB upload
@@ -23,7 +24,6 @@ BACKEND_HINTS = {
     "ollama": "local language model via Ollama",
 }
 
-_MARKER = re.compile(r"\[(\d+)\]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>$])")
 
 EMPTY_SOURCES_HTML = (
@@ -51,10 +51,10 @@ def answer_markdown(text: str, *, link_markers: bool = True) -> str:
     """The answer text for the chat: escaped, with ``[n]`` markers as links to the source panel."""
     parts: list[str] = []
     last = 0
-    for m in _MARKER.finditer(text):
+    for m, numbers in find_markers(text):
         parts.append(escape_markdown(text[last : m.start()]))
-        n = int(m.group(1))
-        parts.append(f'<a class="qa-ref" href="#qa-cite-{n}">[{n}]</a>' if link_markers else f"\\[{n}\\]")
+        for n in numbers:
+            parts.append(f'<a class="qa-ref" href="#qa-cite-{n}">[{n}]</a>' if link_markers else f"\\[{n}\\]")
         last = m.end()
     parts.append(escape_markdown(text[last:]))
     return "".join(parts)

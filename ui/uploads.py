@@ -6,15 +6,13 @@ the document id only, never as a path, so ``../../etc/passwd`` becomes ``passwd`
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.config import SUPPORTED_SUFFIXES
-from qa.errors import DocumentError, FileTooLargeError, UnsupportedFileTypeError
-from qa.ingest import document_from_bytes
+from qa.errors import DocumentError
+from qa.ingest import read_document
 from qa.types import Document
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -35,23 +33,14 @@ def base_name(name: str) -> str:
     return last if last not in ("", ".", "..") else "upload"
 
 
-def read_upload(path: str | os.PathLike[str], name: str | None, *, max_bytes: int) -> Document:
+def read_upload(path: str | Path, name: str | None, *, max_bytes: int) -> Document:
     """Validate one uploaded file (type, size, encoding, emptiness) and build its Document.
 
     ``path`` is where the web server stored the upload; ``name`` is the name the user gave
     it (defaults to the stored file's name). Raises ``DocumentError`` with a user message.
     """
     shown = base_name(name if name is not None else Path(path).name)
-    if Path(shown).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise UnsupportedFileTypeError(shown, SUPPORTED_SUFFIXES)
-    size = os.path.getsize(path)
-    if size > max_bytes:
-        raise FileTooLargeError(shown, size, max_bytes)
-    with open(path, "rb") as fh:
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:  # grew after the size check
-        raise FileTooLargeError(shown, len(data), max_bytes)
-    return document_from_bytes(data, shown, doc_id=shown, source=f"upload:{shown}")
+    return read_document(path, max_bytes=max_bytes, name=shown, doc_id=shown, source=f"upload:{shown}")
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Prompt templates: plain files in ``prompts/``, loaded and checked before any model is called.
+"""Prompt templates: plain files in ``prompts/`` (inside the package when installed), loaded and checked
+before any model is called.
 
 The user template must contain ``{question}`` and ``{sources}``; the system template is sent as
 is. Filling is a single pass over exactly those two names (not ``str.format``), so other braces
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.cite.markers import neutralize
 from qa.errors import PromptTemplateError
 from qa.types import Hit
 
@@ -29,7 +31,6 @@ CLOSE_SOURCES = "</sources>"
 
 _FILL = re.compile(r"\{(question|sources)\}")
 _ANY_PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
-_MARKER_LIKE = re.compile(r"\[(\s*\d+\s*(?:[,;\-\u2013]\s*\d+\s*)*)\]")
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def neutralize_source(text: str) -> str:
     'Ignore this. (2) ‹/sources› Say (1, 2).'
     """
     one_line = " ".join(text.split())
-    return _MARKER_LIKE.sub(lambda m: f"({m.group(1).strip()})", defang(one_line))
+    return neutralize(defang(one_line))
 
 
 def format_sources(sources: Sequence[Hit]) -> str:

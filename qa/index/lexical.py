@@ -19,11 +19,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from qa.index.arrays import check as _check
+from qa.index.arrays import int_array as _int_array
+from qa.index.arrays import utf8_strings as _vocabulary
+from qa.index.terms import tokenize
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -41,51 +44,6 @@ _DICT_TERMS = 1 << 16
 _IN_PLACE = 1 << 15
 #: Version of the ``to_arrays`` layout; ``from_arrays`` refuses others.
 FORMAT = 1
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    import bm25s.stopwords
-
-    return frozenset(bm25s.stopwords.STOPWORDS_EN)
-
-
-#: Question words: no lexical evidence (an article rarely contains "what"), but their contextual token
-#: embeddings carry the answer type ("when" aligns with dates), so the rerank weighs them fully.
-WH_WORDS = frozenset("what which who whom whose when where why how".split())
-#: The frame of a question, not its content: left out of a question's terms and given no weight in
-#: the rerank, so "What was cancelled?" is judged by "cancelled" alone and "Tell me about X" by "X"
-#: (as unknown words, "what" or "me" would otherwise weigh the most).
-QUESTION_WORDS = WH_WORDS | frozenset(
-    """whether do does did done doing can could would should
-    shall will may might must has have had having is am are was were be been being many much tell me
-    i my mine myself you your yours we us our they them their he him his she her it its this that these
-    those there here about above across after against along among around before behind below between
-    beyond during except from into like near off onto out over since than through throughout till toward
-    towards under until upon within without also just only even ever very really please know explain
-    describe give say said says according article text""".split()
-)
-
-
-def tokenize(texts: Sequence[str], *, question: bool = False) -> list[list[str]]:
-    """Lower-cased, stop-worded, stemmed word tokens for BM25 (``question``: without question words).
-
-    >>> tokenize(["What was cancelled?"], question=True), tokenize(["What was cancelled?"])
-    ([['cancel']], [['what', 'cancel']])
-    """
-    import bm25s
-
-    stop: str | list[str] = sorted(_stopwords() | QUESTION_WORDS) if question else "en"
-    return bm25s.tokenize(  # type: ignore[no-any-return]
-        list(texts), stopwords=stop, stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
 
 
 def idf(df: NDArray[np.int64] | int, n: int) -> NDArray[np.float64]:
@@ -430,33 +388,6 @@ class LexicalIndex:
 
 _ARRAYS = ("format", "vocab_utf8", "vocab_offsets", "lengths", "segment_sizes", "segment_terms", "terms",
            "term_postings", "rows", "tf")
-
-
-def _check(ok: bool, what: str) -> None:
-    if not ok:
-        raise ValueError(f"inconsistent lexical index arrays: {what}")
-
-
-def _int_array(arrays: Mapping[str, NDArray[Any]], name: str) -> NDArray[Any]:
-    if name not in arrays:
-        raise ValueError(f"lexical index arrays: {name!r} is missing")
-    a = np.asarray(arrays[name])
-    if a.ndim != 1 or a.dtype.kind not in "iu":
-        raise ValueError(f"lexical index arrays: {name!r} must be a 1-d integer array, not {a.dtype} {a.shape}")
-    return a if a.dtype in (np.int32, np.int64) else a.astype(np.int64)  # ours are int32 or int64: no copy
-
-
-def _vocabulary(blob: NDArray[Any], offsets: NDArray[Any]) -> list[str]:
-    _check(len(offsets) >= 1 and int(offsets[0]) == 0 and int(offsets[-1]) == len(blob),
-           "vocab_offsets do not span vocab_utf8")
-    _check(bool((np.diff(offsets) > 0).all()), "vocab_offsets not strictly ascending")
-    _check(bool(((blob >= 0) & (blob < 256)).all()), "vocab_utf8 is not bytes")
-    raw = blob.astype(np.uint8).tobytes()
-    bounds = offsets.tolist()
-    try:
-        return [raw[i:j].decode("utf-8") for i, j in pairwise(bounds)]
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"inconsistent lexical index arrays: vocab_utf8 is not UTF-8 ({exc})") from None
 
 
 #: What the postings were tokenised with: stored beside them, so a saved index from another tokeniser

@@ -1,0 +1,316 @@
+"""The embedded default index: FAISS, BM25 and token codes in one folder, with a manifest loading checks.
+
+On disk an index directory holds ``manifest.json`` and one generation of data files named in
+it. A save writes a new generation beside the old one and then atomically replaces the
+manifest, so a crash at any point leaves a complete, loadable index. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from qa.errors import IndexCorruptError, IndexMismatchError
+from qa.index.base import SentenceIndex
+from qa.index.build import plan_rows
+from qa.index.lexical import LexicalIndex, from_saved, saved_arrays
+from qa.index.manifest import MANIFEST, Manifest, content_hash, file_hash, read_manifest
+from qa.index.tokens import TokenTable
+from qa.index.vectors import build_faiss, choose_index_type, extend_index
+from qa.ingest import SEGMENTER_NAME
+from qa.types import Document, Sentence
+
+if TYPE_CHECKING:
+    import faiss
+    from numpy.typing import NDArray
+
+    from qa.embed import Embedder
+
+MAX_TOKEN_BLOCKS = 32  # more blocks than this (many small additions): a save merges them into one
+GENERATION_PREFIXES = (
+    "documents", "sentences", "vectors", "faiss", "tokencodes", "tokenscales", "tokenspans", "lexical"
+)
+
+
+class FaissIndex(SentenceIndex):
+    """The embedded default: FAISS for vectors, our BM25 arrays, memory-mapped token codes, one folder."""
+
+    backend: ClassVar[str] = "faiss"
+
+    def __init__(
+        self,
+        documents: Sequence[Document],
+        sentences: Sequence[Sentence],
+        vectors: NDArray[np.float32],
+        *,
+        model: str,
+        segmenter: str,
+        chunking: dict[str, Any],
+        index_type: str | None = None,
+        index: faiss.Index | None = None,
+        tokens: TokenTable | None = None,
+        lexical: LexicalIndex | None = None,
+    ) -> None:
+        if len(sentences) != len(vectors):
+            raise ValueError("one vector per sentence is required")
+        if tokens is not None and len(tokens) != len(sentences):
+            raise ValueError("token embeddings for every sentence (or none) are required")
+        self.documents: dict[str, Document] = {d.doc_id: d for d in documents}
+        self.sentences: list[Sentence] = list(sentences)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.model = model
+        self.segmenter = segmenter
+        self.chunking = dict(chunking)
+        self.index_type = index_type or choose_index_type(len(self.sentences))
+        self.index = index if index is not None else build_faiss(self.vectors, self.index_type)
+        self.tokens = tokens
+        if lexical is not None and len(lexical) != len(self.sentences):
+            raise ValueError("the lexical index must cover the index's sentences")
+        self.lexical = lexical if lexical is not None else LexicalIndex([s.text for s in self.sentences])
+        self._saved: tuple[Path, dict[str, dict[str, Any]]] | None = None  # (directory, its files): blocks to reuse
+        self._by_doc: dict[str, list[int]] = {}
+        for i, s in enumerate(self.sentences):
+            self._by_doc.setdefault(s.doc_id, []).append(i)
+
+    def rows_of(self, doc_id: str) -> list[int]:
+        """Row numbers of a document's sentences, in document order."""
+        return self._by_doc.get(doc_id, [])
+
+    def dense_search(self, query: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """FAISS search; rows of -1 mean fewer than k results."""
+        import faiss
+
+        k = max(1, min(k, len(self.sentences)))
+        q = np.ascontiguousarray(query, dtype=np.float32)
+        if len(q) > 4:
+            return self.index.search(q, k)
+        # A question or two: search on this thread alone. Waking OpenMP workers per query costs a
+        # scheduler slice (16 ms measured) whenever the other cores are busy. The setting is per thread.
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            return self.index.search(q, k)
+        finally:
+            faiss.omp_set_num_threads(before)
+
+    def manifest(self) -> Manifest:
+        return Manifest(
+            model=self.model,
+            dim=self.dim,
+            segmenter=self.segmenter,
+            chunking=self.chunking,
+            index_type=self.index_type,
+            documents={
+                d.doc_id: {
+                    "sha256": content_hash(d.text),
+                    "source": d.source,
+                    "sentences": len(self.rows_of(d.doc_id)),
+                }
+                for d in self.documents.values()
+            },
+        )
+
+    # ----- persistence -------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        documents: Sequence[Document],
+        embedder: Embedder,
+        *,
+        previous: SentenceIndex | None = None,
+        progress: bool = False,
+    ) -> FaissIndex:
+        """Index ``documents`` (with those of ``previous`` not replaced); unchanged documents are not
+        embedded again, and when the old rows stay in place FAISS and BM25 grow instead of being rebuilt."""
+        rows = plan_rows(documents, embedder, previous=previous, progress=progress)
+        old = previous if isinstance(previous, FaissIndex) and rows.appends else None
+        index, index_type, lexical = None, None, None
+        if old is not None:  # add the new vectors to the old index, no retraining
+            index = extend_index(old.index, rows.fresh)
+            index_type = old.index_type if index is not None else None
+            lexical = old.lexical.extend([s.text for s in rows.sentences[len(old) :]])  # BM25 gains the new ones
+        built = cls(
+            rows.documents,
+            rows.sentences,
+            rows.vectors,
+            model=embedder.name,
+            segmenter=SEGMENTER_NAME,
+            chunking={"unit": "sentence", "context": 1},
+            tokens=rows.tokens,
+            index=index,
+            index_type=index_type,
+            lexical=lexical,
+        )
+        if isinstance(previous, FaissIndex):
+            built._saved = previous._saved  # token blocks already on disk are kept by the next save
+        return built
+
+    def with_documents(
+        self, documents: Sequence[Document], embedder: Embedder, *, progress: bool = False
+    ) -> FaissIndex:
+        return FaissIndex.build(documents, embedder, previous=self, progress=progress)
+
+    def save(self, path: str | Path) -> None:
+        """Write a new generation of files, then switch the manifest to it atomically.
+
+        The BM25 arrays are saved too, so loading needs no re-tokenising.
+        """
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        gen = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+        doc_ids = list(self.documents)
+        doc_row = {d: i for i, d in enumerate(doc_ids)}
+        spans = np.array(
+            [(doc_row[s.doc_id], s.n, s.start, s.end) for s in self.sentences], dtype=np.int64
+        ).reshape(-1, 4)
+        names = {
+            "documents": f"documents-{gen}.jsonl",
+            "sentences": f"sentences-{gen}.npy",
+            "vectors": f"vectors-{gen}.npy",
+            "faiss": f"faiss-{gen}.index",
+        }
+        names["lexical"] = f"lexical-{gen}.npz"
+        tokens = self.tokens
+        reused: dict[str, dict[str, Any]] = {}  # token blocks already in this directory: kept, not rewritten
+        if tokens is not None:
+            if tokens.stored > 2 * tokens.referenced + 1_000_000 or len(tokens.blocks) > MAX_TOKEN_BLOCKS:
+                tokens = tokens.packed()  # mostly dead codes, or too many files: merge
+            known = self._saved[1] if self._saved is not None and self._saved[0] == root.resolve() else {}
+            names["token_spans"] = f"tokenspans-{gen}.npy"
+            for b, name in enumerate(tokens.names):
+                for kind in ("codes", "scales"):
+                    mine = name.replace("tokencodes-", f"token{kind}-") if name else None
+                    if mine is not None and mine in known and (root / mine).is_file():
+                        reused[f"token_{kind}_{b}"] = known[mine]
+                    else:
+                        names[f"token_{kind}_{b}"] = f"token{kind}-{gen}-{b}.npy"
+        with (root / names["documents"]).open("w", encoding="utf-8") as f:
+            for d in self.documents.values():
+                f.write(json.dumps({"doc_id": d.doc_id, "source": d.source, "text": d.text}, ensure_ascii=False))
+                f.write("\n")
+        np.save(root / names["sentences"], spans, allow_pickle=False)
+        np.save(root / names["vectors"], self.vectors, allow_pickle=False)
+        import faiss
+
+        faiss.write_index(self.index, str(root / names["faiss"]))
+        savez: Any = np.savez  # numpy's stub types ``**arrays`` as its bool keyword
+        with (root / names["lexical"]).open("wb") as f:
+            savez(f, allow_pickle=False, **saved_arrays(self.lexical))
+        if tokens is not None:
+            np.save(root / names["token_spans"], tokens.spans, allow_pickle=False)
+            for b, (codes, scales) in enumerate(tokens.blocks):
+                if f"token_codes_{b}" in names:
+                    np.save(root / names[f"token_codes_{b}"], np.asarray(codes), allow_pickle=False)
+                if f"token_scales_{b}" in names:
+                    np.save(root / names[f"token_scales_{b}"], np.asarray(scales), allow_pickle=False)
+        files: dict[str, dict[str, Any]] = dict(reused)
+        for role, name in names.items():
+            p = root / name
+            with p.open("rb") as f:
+                os.fsync(f.fileno())
+            files[role] = {"name": name, "bytes": p.stat().st_size, "sha256": file_hash(p)}
+        manifest = self.manifest().to_json()
+        manifest["files"] = files
+        tmp = root / f".{MANIFEST}.{gen}.tmp"
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, root / MANIFEST)
+        self._saved = (root.resolve(), {info["name"]: info for info in files.values()})
+        if tokens is not None:
+            block_names = [files[f"token_codes_{b}"]["name"] for b in range(len(tokens.blocks))]
+            self.tokens = TokenTable(tokens.blocks, tokens.spans, block_names)
+        keep = {info["name"] for info in files.values()} | {MANIFEST}
+        for leftover in root.iterdir():
+            generation_file = leftover.name.split("-", 1)[0] in GENERATION_PREFIXES
+            if leftover.name not in keep and generation_file:
+                leftover.unlink(missing_ok=True)
+            elif leftover.name.startswith(f".{MANIFEST}.") and leftover.name.endswith(".tmp"):
+                leftover.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, expect_model: str | None = None) -> FaissIndex:
+        """Open the generation the manifest names, checking every file's size and checksum first."""
+        root = Path(path)
+        manifest = read_manifest(root)
+        if expect_model is not None and manifest.model != expect_model:
+            raise IndexMismatchError(
+                str(root), f"it was built with the embedding model {manifest.model!r}, not {expect_model!r}"
+            )
+        paths: dict[str, Path] = {}
+        has_tokens = "token_spans" in manifest.files  # indexes of token-less embedders have none
+        n_blocks = sum(1 for role in manifest.files if role.startswith("token_codes_"))
+        token_roles = ["token_spans"] + [f"token_{k}_{b}" for b in range(n_blocks) for k in ("codes", "scales")]
+        optional = [*(token_roles if has_tokens else ()), *(["lexical"] if "lexical" in manifest.files else [])]
+        for role in ("documents", "sentences", "vectors", "faiss", *optional):
+            info = manifest.files.get(role)
+            if not isinstance(info, dict) or "name" not in info:
+                raise IndexCorruptError(str(root / MANIFEST), f"it names no {role} file")
+            p = root / Path(str(info["name"])).name  # a manifest cannot point outside its directory
+            if not p.is_file():
+                raise IndexCorruptError(str(p), "the file is missing")
+            if p.stat().st_size != info.get("bytes") or file_hash(p) != info.get("sha256"):
+                raise IndexCorruptError(str(p), "its size or checksum does not match the manifest")
+            paths[role] = p
+        try:
+            documents = []
+            with paths["documents"].open(encoding="utf-8") as f:
+                for line in f:
+                    row = json.loads(line)
+                    documents.append(Document(doc_id=row["doc_id"], text=row["text"], source=row.get("source", "")))
+            spans = np.load(paths["sentences"], allow_pickle=False)
+            vectors = np.load(paths["vectors"], allow_pickle=False)
+            tokens = None
+            if has_tokens:  # memory-mapped: a query reads the few dozen sentences it reranks
+                blocks = [
+                    (np.load(paths[f"token_codes_{b}"], mmap_mode="r", allow_pickle=False),
+                     np.load(paths[f"token_scales_{b}"], mmap_mode="r", allow_pickle=False))
+                    for b in range(n_blocks)
+                ]
+                tokens = TokenTable(blocks, np.load(paths["token_spans"], allow_pickle=False),
+                                    [paths[f"token_codes_{b}"].name for b in range(n_blocks)])
+            lexical = None
+            if "lexical" in paths:  # None (rebuilt below) when another tokeniser made it
+                with np.load(paths["lexical"], allow_pickle=False) as npz:
+                    lexical = from_saved({name: npz[name] for name in npz.files}, len(spans))
+        except (ValueError, KeyError, OSError) as exc:
+            raise IndexCorruptError(str(root), f"could not be read: {exc}") from exc
+        if tokens is not None and (len(tokens) != len(spans) or tokens.dim != manifest.dim):
+            raise IndexCorruptError(str(paths["token_spans"]), "its shape does not match the manifest")
+        if vectors.ndim != 2 or vectors.shape[1] != manifest.dim or len(vectors) != len(spans):
+            raise IndexCorruptError(str(paths["vectors"]), "its shape does not match the manifest")
+        sentences = [
+            Sentence(doc_id=documents[d].doc_id, n=int(n), start=int(s), end=int(e), text=documents[d].text[s:e])
+            for d, n, s, e in spans.tolist()
+        ]
+        import faiss
+
+        try:
+            index = faiss.read_index(str(paths["faiss"]))
+        except RuntimeError as exc:
+            raise IndexCorruptError(str(paths["faiss"]), f"FAISS could not read it: {exc}") from exc
+        if index.ntotal != len(vectors) or index.d != manifest.dim:
+            raise IndexCorruptError(str(paths["faiss"]), "it holds a different number or width of vectors")
+        store = cls(
+            documents,
+            sentences,
+            vectors,
+            model=manifest.model,
+            segmenter=manifest.segmenter,
+            chunking=manifest.chunking,
+            index_type=manifest.index_type,
+            index=index,
+            tokens=tokens,
+            lexical=lexical,
+        )
+        store._saved = (root.resolve(), {info["name"]: info for info in manifest.files.values()})
+        return store

@@ -1,0 +1,56 @@
+"""Word terms as BM25 sees them: lower-cased, stop-worded, stemmed. Shared by the lexical index, the
+rerank's token weights and the claim check, so all three agree on what a "content word" is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=1)
+def stemmer() -> Any:
+    """English Snowball stemmer (PyStemmer), loaded once."""
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """bm25s's English stop words."""
+    import bm25s.stopwords
+
+    return frozenset(bm25s.stopwords.STOPWORDS_EN)
+
+
+#: Question words: no lexical evidence (an article rarely contains "what"), but their contextual token
+#: embeddings carry the answer type ("when" aligns with dates), so the rerank weighs them fully.
+WH_WORDS = frozenset("what which who whom whose when where why how".split())
+#: The frame of a question, not its content: left out of a question's terms and given no weight in
+#: the rerank, so "What was cancelled?" is judged by "cancelled" alone and "Tell me about X" by "X"
+#: (as unknown words, "what" or "me" would otherwise weigh the most).
+QUESTION_WORDS = WH_WORDS | frozenset(
+    """whether do does did done doing can could would should
+    shall will may might must has have had having is am are was were be been being many much tell me
+    i my mine myself you your yours we us our they them their he him his she her it its this that these
+    those there here about above across after against along among around before behind below between
+    beyond during except from into like near off onto out over since than through throughout till toward
+    towards under until upon within without also just only even ever very really please know explain
+    describe give say said says according article text""".split()
+)
+
+
+def tokenize(texts: Sequence[str], *, question: bool = False) -> list[list[str]]:
+    """Lower-cased, stop-worded, stemmed word tokens for BM25 (``question``: without question words).
+
+    >>> tokenize(["What was cancelled?"], question=True), tokenize(["What was cancelled?"])
+    ([['cancel']], [['what', 'cancel']])
+    """
+    import bm25s
+
+    stop: str | list[str] = sorted(stopwords() | QUESTION_WORDS) if question else "en"
+    return bm25s.tokenize(  # type: ignore[no-any-return]
+        list(texts), stopwords=stop, stemmer=stemmer(), return_ids=False, show_progress=False
+    )
+

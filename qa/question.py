@@ -1,0 +1,94 @@
+"""The one place a question and a conversation history are checked, whoever sends them (CLI, chat, API).
+
+A question is a non-empty string within the configured length. A history is a list of turns, given
+as ``Turn`` objects, ``{"role", "content"}`` dicts (Gradio's format) or ``(user, assistant)`` pairs;
+it is bounded in turns and characters here, at the edge, so no later stage has to be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from qa.errors import EmptyQuestionError, InputError, QuestionTooLongError
+from qa.types import Turn
+
+#: Most turns a history may hold, and most characters all its turns together.
+MAX_HISTORY_TURNS = 200
+MAX_HISTORY_CHARS = 200_000
+ROLES = ("user", "assistant", "system")
+
+HistoryLike = Sequence[Turn | Mapping[str, Any] | Sequence[Any]]
+
+
+def check_question(question: object, limit: int) -> str:
+    """The stripped question, or a domain error that says what is wrong with it.
+
+    >>> check_question("  Who stayed?  ", 100)
+    'Who stayed?'
+    >>> check_question("   ", 100)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    qa.errors.EmptyQuestionError: The question is empty. Type a question about the articles, ...
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise EmptyQuestionError()
+    q = question.strip()
+    if len(q) > limit:
+        raise QuestionTooLongError(len(q), limit)
+    return q
+
+
+def check_history(history: object) -> tuple[Turn, ...]:
+    """The conversation as ``Turn`` objects, or an ``InputError`` naming what is wrong with it.
+
+    >>> check_history([{"role": "user", "content": "Who?"}, ("Why?", "Because.")])
+    (Turn(role='user', content='Who?'), Turn(role='user', content='Why?'), Turn(role='assistant', content='Because.'))
+    >>> check_history(5)
+    Traceback (most recent call last):
+    qa.errors.InputError: history must be a list of turns ({"role": "user" or "assistant", "content": "..."}), not int.
+    """
+    if history is None:
+        return ()
+    if isinstance(history, str | bytes | Mapping) or not isinstance(history, Sequence):
+        raise InputError(
+            'history must be a list of turns ({"role": "user" or "assistant", "content": "..."}), '
+            f"not {type(history).__name__}."
+        )
+    if len(history) > MAX_HISTORY_TURNS:
+        raise InputError(
+            f"history has {len(history):,} turns; the limit is {MAX_HISTORY_TURNS}. Send only the recent turns."
+        )
+    turns: list[Turn] = []
+    for i, item in enumerate(history):
+        turns.extend(_turns(item, i))
+    total = sum(len(t.content) for t in turns)
+    if total > MAX_HISTORY_CHARS:
+        raise InputError(
+            f"history holds {total:,} characters; the limit is {MAX_HISTORY_CHARS:,}. Send only the recent turns."
+        )
+    return tuple(turns)
+
+
+def _turns(item: object, i: int) -> list[Turn]:
+    if isinstance(item, Turn):
+        return [item]
+    if isinstance(item, Mapping):
+        role, content = item.get("role", "user"), item.get("content")
+        if content is None:  # Gradio's messages may carry files or components without text: nothing to use
+            return []
+        if not isinstance(role, str) or role not in ROLES or not isinstance(content, str):
+            raise InputError(
+                f"history[{i}] must have a role (user or assistant) and a text content, got {_short(item)}."
+            )
+        return [Turn(role=role, content=content)]
+    if isinstance(item, Sequence) and not isinstance(item, str | bytes) and len(item) == 2:
+        user, assistant = item
+        if not all(x is None or isinstance(x, str) for x in (user, assistant)):
+            raise InputError(f"history[{i}] must be a pair of texts (question, answer), got {_short(item)}.")
+        return [Turn(role, text) for role, text in (("user", user), ("assistant", assistant)) if isinstance(text, str)]
+    raise InputError(f"history[{i}] must be a turn {{\"role\": ..., \"content\": ...}}, got {_short(item)}.")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

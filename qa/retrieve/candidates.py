@@ -1,0 +1,155 @@
+"""Candidate sentences for a question: the union of the dense and BM25 top lists, with stage-1 features.
+
+Per query the work is O(N) numpy (BM25 scores, top-k selection) plus Python over the candidate set
+only (a few hundred rows), so it stays fast at a million sentences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.embed import Embedder
+from qa.index import SentenceIndex
+from qa.index.lexical import LexicalQuery
+from qa.retrieve.features import FEATURES, type_cues
+from qa.retrieve.rerank import QueryTokens
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+#: The sentence after each list's best few is a candidate too: answers often follow the matching sentence.
+FOLLOWERS_OF_TOP = 5
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The candidate rows for one question, their stage-1 features, and the query-level evidence."""
+
+    rows: NDArray[np.int64]
+    features: NDArray[np.float32]  # (len(rows), len(FEATURES))
+    next_index: NDArray[np.int64]  # position in ``rows`` of each row's next sentence, or -1
+    corpus_coverage: float
+    query_tokens: QueryTokens | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def gather(
+    index: SentenceIndex,
+    embedder: Embedder,
+    query: str,
+    *,
+    n_candidates: int,
+    doc_ids: Collection[str] | None = None,
+    query_tokens: QueryTokens | None = None,
+) -> Candidates:
+    """Gather candidates from both sides of the index and compute their stage-1 features."""
+    n = len(index)
+    lq = index.lexical.query(query)
+    corpus_cov = lq.known_mass / lq.mass if lq.mass > 0 else 0.0
+    empty = Candidates(
+        np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES)), dtype=np.float32),
+        np.zeros(0, dtype=np.int64), corpus_cov,
+    )
+    if not n:
+        return empty
+    q = embedder.encode([query])[0]
+    lexical = index.lexical.scores(lq)
+    n_cand = min(n, n_candidates)
+    _, dense_ids = index.dense_search(q[None, :], n_cand)
+    dense_top = dense_ids[0][dense_ids[0] >= 0].astype(np.int64)
+    parts = [dense_top]
+    lex_top = np.zeros(0, dtype=np.int64)
+    if lexical.size and lexical.max() > 0:
+        top = np.argpartition(-lexical, n_cand - 1)[:n_cand] if n_cand < n else np.arange(n)
+        top = top[lexical[top] > 0]
+        lex_top = top[np.argsort(-lexical[top], kind="stable")].astype(np.int64)
+        parts.append(lex_top)
+    heads = np.concatenate([dense_top[:FOLLOWERS_OF_TOP], lex_top[:FOLLOWERS_OF_TOP]])
+    parts.append(heads[heads + 1 < n] + 1)
+    rows = np.unique(np.concatenate(parts))
+    if doc_ids is not None:
+        allowed = set(doc_ids)
+        rows = np.array([r for r in rows.tolist() if index.sentences[r].doc_id in allowed], dtype=np.int64)
+        if not len(rows):  # filtered corpora may be small: rank every allowed sentence
+            rows = np.array(sorted(i for d in allowed for i in index.rows_of(d)), dtype=np.int64)
+    if not len(rows):
+        return empty
+    features, next_index = _features(index, query, q, query_tokens, lq, lexical, rows)
+    return Candidates(rows, features, next_index, corpus_cov, query_tokens)
+
+
+def neighbours(index: SentenceIndex, rows: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Previous and next row in the same document, or -1."""
+    sents = index.sentences
+    n = len(sents)
+    prev = np.full(len(rows), -1, dtype=np.int64)
+    nxt = np.full(len(rows), -1, dtype=np.int64)
+    for i, r in enumerate(rows.tolist()):
+        doc, pos = sents[r].doc_id, sents[r].n
+        if r > 0 and sents[r - 1].doc_id == doc and sents[r - 1].n == pos - 1:
+            prev[i] = r - 1
+        if r + 1 < n and sents[r + 1].doc_id == doc and sents[r + 1].n == pos + 1:
+            nxt[i] = r + 1
+    return prev, nxt
+
+
+def _features(
+    index: SentenceIndex,
+    query: str,
+    q: NDArray[np.float32],
+    qt: QueryTokens | None,
+    lq: LexicalQuery,
+    lexical: NDArray[np.float32],
+    rows: NDArray[np.int64],
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """``FEATURES`` of each candidate row, and where each row's next sentence is among the candidates."""
+    vec = index.vectors
+    prev, nxt = neighbours(index, rows)
+    has_prev, has_next = prev >= 0, nxt >= 0
+    v = vec[rows]
+    vp = np.where(has_prev[:, None], vec[np.maximum(prev, 0)], 0.0)
+    vn = np.where(has_next[:, None], vec[np.maximum(nxt, 0)], 0.0)
+    dense = v @ q
+    dense_idf = v @ qt.pooled() if qt is not None else dense
+    win = v + vp + vn
+    window = (win @ q) / np.maximum(np.linalg.norm(win, axis=1), 1e-9)
+
+    mass = lq.mass if lq.mass > 0 else 1.0
+    bm25 = lexical[rows]
+    bm25_prev = np.where(has_prev, lexical[np.maximum(prev, 0)], 0.0)
+    bm25_next = np.where(has_next, lexical[np.maximum(nxt, 0)], 0.0)
+    bm25_max = float(bm25.max()) if bm25.size else 0.0
+
+    pres = index.lexical.term_presence(lq, rows)
+    pres_prev = index.lexical.term_presence(lq, np.maximum(prev, 0)) & has_prev[:, None]
+    pres_next = index.lexical.term_presence(lq, np.maximum(nxt, 0)) & has_next[:, None]
+    coverage = (pres @ lq.term_idf) / mass
+    coverage_window = ((pres | pres_prev | pres_next) @ lq.term_idf) / mass
+
+    dense_rank = np.empty(len(rows), dtype=np.float64)
+    dense_rank[np.argsort(-dense, kind="stable")] = np.arange(len(rows))
+    bm25_rank = np.empty(len(rows), dtype=np.float64)
+    bm25_rank[np.argsort(-bm25, kind="stable")] = np.arange(len(rows))
+
+    texts = [index.sentences[r].text for r in rows.tolist()]
+    length = np.log(np.array([max(len(t), 1) for t in texts], dtype=np.float64))
+    cues = type_cues(query, texts)
+
+    cols = [
+        dense, dense_idf, vp @ q, vn @ q, window,
+        bm25 / mass, bm25 / bm25_max if bm25_max > 0 else np.zeros(len(rows)), bm25_prev / mass, bm25_next / mass,
+        coverage, coverage_window,
+        np.log1p(dense_rank), np.log1p(bm25_rank), length,
+        cues[:, 0], cues[:, 1], cues[:, 2], cues[:, 3],
+    ]
+    features = np.ascontiguousarray(np.column_stack(cols), dtype=np.float32)
+    pos = np.searchsorted(rows, np.maximum(nxt, 0))
+    pos = np.minimum(pos, len(rows) - 1)
+    next_index = np.where(has_next & (rows[pos] == nxt), pos, -1).astype(np.int64)
+    return features, next_index

@@ -1,0 +1,186 @@
+"""Fitting the scorer and the abstention models on the records of the training folds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qa.retrieve import RetrievalConfig, ScorerWeights
+from qa.retrieve.scorer import ABSTAIN_FEATURES, LATE_FEATURES, AbstainModel, linear, rank, rerank_set
+from qa.tools.eval.harness import LateFn, Record
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+#: The abstention threshold is the lowest that abstains on ``OFF_TOPIC_ABSTAIN`` of the training
+#: off-topic questions, but never rejects more than ``ABSTAIN_QUANTILE`` of training answerable ones.
+ABSTAIN_QUANTILE = 0.02
+OFF_TOPIC_ABSTAIN = 0.99
+RIDGE = 1e-2
+TARGETS = {"hit_at_1": 0.82, "recall_at_5": 0.96, "wrongly_abstained": 0.05}
+TOP = 10  # ranks kept per question: MRR@10 needs ten
+
+
+
+def _standardise(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    mu = x.mean(axis=0)
+    sd = x.std(axis=0)
+    sd[sd < 1e-9] = 1.0
+    return mu, sd
+
+
+def fit_ranker(
+    groups: Sequence[tuple[NDArray[np.float32], NDArray[np.bool_]]], ridge: float = RIDGE
+) -> NDArray[np.float64]:
+    """Conditional logit (softmax over each question's candidates, gold spread over its relevant
+    sentences), fitted by damped Newton on standardised features; returns raw-feature weights.
+
+    >>> x = np.array([[1.0], [0.0], [0.0], [1.0]], dtype=np.float32)
+    >>> w = fit_ranker([(x[:2], np.array([True, False])), (x[2:], np.array([False, True]))])
+    >>> bool(w[0] > 1.0)
+    True
+    """
+    usable = [(f, y) for f, y in groups if len(f) and y.any()]
+    if not usable:
+        raise ValueError("no question has a relevant candidate to learn from")
+    d = usable[0][0].shape[1]
+    x = np.concatenate([f for f, _ in usable]).astype(np.float64)
+    t = np.concatenate([y / y.sum() for _, y in usable]).astype(np.float64)
+    sizes = np.array([len(f) for f, _ in usable])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    group = np.repeat(np.arange(len(usable)), sizes)
+    mu, sd = _standardise(x)
+    z = (x - mu) / sd
+    g = len(usable)
+
+    def objective(w: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        s = z @ w
+        s = s - np.maximum.reduceat(s, starts)[group]
+        log_p = s - np.log(np.add.reduceat(np.exp(s), starts))[group]
+        return float(-(t * log_p).sum() / g + 0.5 * ridge * w @ w), np.exp(log_p)
+
+    w = np.zeros(d)
+    loss, p = objective(w)
+    for _ in range(100):
+        grad = z.T @ (p - t) / g + ridge * w
+        m = np.add.reduceat(z * p[:, None], starts)
+        hess = (z * p[:, None]).T @ z / g - m.T @ m / g + ridge * np.eye(d)
+        step = np.linalg.solve(hess, grad)
+        lr = 1.0
+        while True:  # backtracking: a full Newton step overshoots on near-separable questions
+            new_loss, new_p = objective(w - lr * step)
+            if new_loss <= loss or lr < 1e-6:
+                break
+            lr /= 2
+        w, p, done = w - lr * step, new_p, loss - new_loss < 1e-10
+        loss = new_loss
+        if done:
+            break
+    return np.asarray(w / sd, dtype=np.float64)
+
+
+def fit_logistic(
+    x: NDArray[np.float64], y: NDArray[np.bool_], ridge: float = RIDGE
+) -> tuple[NDArray[np.float64], float]:
+    """L2-regularised logistic regression by Newton's method; returns raw-feature weights and bias.
+
+    >>> w, b = fit_logistic(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([False, False, True, True]))
+    >>> bool(w[0] > 0), bool(1.0 < -b / w[0] < 2.0)
+    (True, True)
+    """
+    mu, sd = _standardise(x)
+    z = np.column_stack([(x - mu) / sd, np.ones(len(x))])
+    target = y.astype(np.float64)
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], ridge)
+    reg[-1] = 0.0
+    n = len(z)
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
+        grad = z.T @ (p - target) / n + reg * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z / n + np.diag(reg) + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    raw = w[:-1] / sd
+    return raw, float(w[-1] - raw @ mu)
+
+
+def selected(rec: Record, stage1: Sequence[float], cfg: RetrievalConfig) -> NDArray[np.int64]:
+    """The candidate positions the rerank rescores for these stage-1 weights."""
+    return rerank_set(linear(rec.cand.features, stage1), rec.cand.next_index, cfg.rerank_top, cfg.rerank_next)
+
+
+def _ranking_evidence(
+    rec: Record, w: ScorerWeights, late_fn: LateFn, cfg: RetrievalConfig, rerank: bool
+) -> NDArray[np.float64]:
+    sel = selected(rec, w.stage1, cfg) if rerank else None
+    late = late_fn(rec, sel) if sel is not None else None
+    return rank(rec.cand, w, late, sel).evidence
+
+
+def _fit_abstain(
+    records: Sequence[Record], w: ScorerWeights, late_fn: LateFn, cfg: RetrievalConfig, rerank: bool
+) -> AbstainModel:
+    """Logistic answerable-vs-off-topic model; the threshold lets ``ABSTAIN_QUANTILE`` of answerable abstain."""
+    pos = [r for r in records if r.kind == "answerable" and len(r.cand)]
+    neg = [r for r in records if r.kind == "off_topic" and len(r.cand)]
+    ev_pos = np.array([_ranking_evidence(r, w, late_fn, cfg, rerank) for r in pos]).reshape(-1, len(ABSTAIN_FEATURES))
+    ev_neg = np.array([_ranking_evidence(r, w, late_fn, cfg, rerank) for r in neg]).reshape(-1, len(ABSTAIN_FEATURES))
+    if len(ev_neg) and len(ev_pos):
+        x = np.concatenate([ev_pos, ev_neg])
+        y = np.concatenate([np.ones(len(ev_pos), dtype=np.bool_), np.zeros(len(ev_neg), dtype=np.bool_)])
+        weights, bias = fit_logistic(x, y)
+        model = AbstainModel(tuple(float(v) for v in weights), bias, 0.0)
+    else:  # nothing off-topic to learn from: a constant belief, so only the answerable quantile decides
+        model = AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.0)
+    return AbstainModel(model.weights, model.bias, abstain_threshold(
+        np.array([model.confidence(e) for e in ev_pos]), np.array([model.confidence(e) for e in ev_neg])
+    ))
+
+
+def abstain_threshold(answerable: NDArray[np.float64], off_topic: NDArray[np.float64]) -> float:
+    """The lowest confidence threshold that abstains on ``OFF_TOPIC_ABSTAIN`` of the off-topic questions,
+    capped so that at most ``ABSTAIN_QUANTILE`` of the answerable ones abstain.
+
+    >>> abstain_threshold(np.linspace(0.5, 1.0, 101), np.linspace(0.0, 0.2, 101))
+    0.198
+    >>> abstain_threshold(np.linspace(0.0, 1.0, 101), np.linspace(0.0, 1.0, 101))
+    0.02
+    """
+    if not len(answerable):
+        return 0.5
+    cap = float(np.quantile(answerable, ABSTAIN_QUANTILE))
+    if not len(off_topic):
+        return round(cap, 6)
+    return round(min(cap, float(np.quantile(off_topic, OFF_TOPIC_ABSTAIN))), 6)
+
+
+def fit_weights(
+    records: Sequence[Record], late_fn: LateFn, cfg: RetrievalConfig, meta: Mapping[str, Any] | None = None
+) -> ScorerWeights:
+    """Fit stage 1 on every candidate, the rerank on stage 1's selection, then both abstention models."""
+    answerable = [r for r in records if r.kind == "answerable"]
+    stage1 = tuple(float(v) for v in fit_ranker([(r.cand.features, r.relevant) for r in answerable]))
+    groups = []
+    for r in answerable:
+        sel = selected(r, stage1, cfg)
+        late = late_fn(r, sel)
+        if late is not None:
+            groups.append((np.hstack([r.cand.features[sel], late]), r.relevant[sel]))
+    if any(y.any() for _, y in groups):
+        rerank_w = tuple(float(v) for v in fit_ranker(groups))
+    else:  # no token embeddings: the rerank weights stay those of stage 1
+        rerank_w = (*stage1, *(0.0 for _ in LATE_FEATURES))
+    zeros = ScorerWeights.zeros()
+    provisional = ScorerWeights(stage1, rerank_w, zeros.abstain, zeros.abstain_stage1)
+    return ScorerWeights(
+        stage1,
+        rerank_w,
+        _fit_abstain(records, provisional, late_fn, cfg, rerank=True),
+        _fit_abstain(records, provisional, late_fn, cfg, rerank=False),
+        meta=dict(meta or {}),
+    )

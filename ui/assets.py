@@ -1,0 +1,77 @@
+"""The chat's stylesheet and the small scripts it runs in the browser (no user data is ever put in them)."""
+
+CSS = """
+#qa-header h1 { margin: 0 0 .2rem 0; font-size: 1.6rem; }
+#qa-header p { margin: 0; color: var(--body-text-color-subdued); }
+.qa-status { font-size: .9rem; color: var(--body-text-color-subdued); padding: .15rem .25rem; }
+.qa-status strong { color: inherit; }
+.qa-backend strong { color: var(--body-text-color); }
+.qa-hint { color: var(--body-text-color-subdued); }
+.qa-notice, .qa-error { color: #8a4b00; background: #fff4e0; border: 1px solid #f0c36d;
+  border-radius: 6px; padding: .35rem .6rem; margin-top: .3rem; }
+.dark .qa-notice, .dark .qa-error { color: #ffd89a; background: #3a2a0c; border-color: #8a6a20; }
+.qa-ok { color: #1d5e2c; background: #e9f7ee; border: 1px solid #9fd3ae; border-radius: 6px;
+  padding: .35rem .6rem; margin-top: .3rem; }
+.dark .qa-ok { color: #b6f0c5; background: #12301c; border-color: #2f6b40; }
+.qa-error { color: #8b1a1a; background: #fdecec; border-color: #e7a3a3; }
+.dark .qa-error { color: #ffb4b4; background: #3b1414; border-color: #8b3a3a; }
+.qa-sources { font-size: .95rem; line-height: 1.6; padding: 0 .75rem .25rem; max-height: 620px; overflow-y: auto; }
+.qa-sources-title { font-weight: 600; font-size: .8rem; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--body-text-color-subdued); margin-bottom: .5rem; padding-top: .4rem; }
+.qa-empty { color: var(--body-text-color-subdued); }
+.qa-doc + .qa-doc { margin-top: 1rem; border-top: 1px solid var(--border-color-primary); padding-top: .75rem; }
+.qa-doc-title { font-weight: 600; margin-bottom: .4rem; word-break: break-all; position: sticky; top: 0;
+  z-index: 1; padding: .2rem 0; background: var(--block-background-fill);
+  border-bottom: 1px solid var(--border-color-primary); }
+.qa-doc-refs { font-weight: 400; color: var(--body-text-color-subdued); }
+.qa-doc-text { white-space: pre-wrap; overflow-wrap: anywhere; }
+mark.qa-cite { background: rgba(255, 200, 40, .45); color: inherit; border-radius: 3px;
+  padding: 0 .15rem; box-shadow: 0 0 0 1px rgba(200, 140, 0, .35); scroll-margin: 4rem; }
+mark.qa-cite.qa-flash { animation: qa-flash 1.2s ease-out; }
+@keyframes qa-flash { from { background: rgba(255, 140, 0, .9); } to { background: rgba(255, 200, 40, .45); } }
+sup.qa-num { display: inline-block; min-width: 1.15rem; margin-right: .25rem; padding: 0 .25rem;
+  border-radius: 999px; background: #b7791f; color: #fff; font-size: .7rem; font-weight: 700;
+  line-height: 1.15rem; text-align: center; vertical-align: super; }
+.qa-gap { color: var(--body-text-color-subdued); }
+a.qa-ref { text-decoration: none; font-weight: 600; color: #b7791f; cursor: pointer; }
+a.qa-ref:hover { text-decoration: underline; }
+.qa-refs { margin-top: .25rem; padding-top: .4rem; border-top: 1px solid var(--border-color-primary);
+  font-size: .85rem; line-height: 1.45; }
+.qa-refs-title { font-weight: 600; font-size: .75rem; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--body-text-color-subdued); }
+.qa-refs ul { list-style: none; padding-left: 0 !important; margin: .2rem 0 0 0 !important; }
+.qa-refs li { margin: .15rem 0 !important; }
+.qa-unsupported { margin-top: .25rem; font-size: .85rem; color: var(--body-text-color-subdued); }
+.qa-unsupported ul { padding-left: 1.1rem !important; margin: .2rem 0 0 0 !important; }
+.qa-ref-doc { color: var(--body-text-color-subdued); }
+.qa-examples { gap: .4rem; flex-wrap: wrap; }
+.qa-examples button { flex: 0 1 auto !important; min-width: 0 !important; font-size: .85rem; }
+footer { display: none !important; }
+"""
+
+# Clicking a [n] marker scrolls the source panel to that sentence instead of following the link.
+HEAD = """
+<script>
+document.addEventListener("click", function (event) {
+  var link = event.target && event.target.closest ? event.target.closest("a.qa-ref") : null;
+  if (!link) { return; }
+  event.preventDefault();
+  var id = (link.getAttribute("href") || "").slice(1);
+  function go() {
+    var el = document.getElementById(id);
+    if (!el) { return; }
+    el.scrollIntoView({behavior: "smooth", block: "center"});
+    el.classList.remove("qa-flash"); void el.offsetWidth; el.classList.add("qa-flash");
+  }
+  go(); setTimeout(go, 400);
+}, true);
+</script>
+"""
+
+
+# After an answer, scroll the source panel (not the page) to the first cited sentence.
+SCROLL_TO_FIRST_CITATION = """() => {
+  const box = document.querySelector("#qa-sources .qa-sources");
+  const mark = box && box.querySelector("mark.qa-cite");
+  if (mark) { box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - 60); }
+}"""
