@@ -1,92 +1,84 @@
-"""Shared fixtures. The real embedder is loaded once per session; every path points at tmp_path."""
+"""Shared fixtures for the whole suite.
+
+The tests are split by what they need:
+
+* ``tests/unit``: no model, no server, no subprocess (the style check of ruff and mypy aside), no disk
+  beyond ``tmp_path`` (in-memory FAISS and BM25 are fine; the fakes of ``helpers.fakes`` stand in for
+  the embedder and the generator).
+* ``tests/integration``: the real embedder, indexes on disk, the repository's data files, the fake
+  Ollama server speaking HTTP on loopback, the chat handlers.
+* ``tests/e2e``: ``qa`` in subprocesses, the Gradio app over HTTP, a real browser, the load test, and
+  ``kill -9`` faults.
+
+Every test gets its own index directory (``QA_INDEX_DIR`` under ``tmp_path``) and an Ollama address
+where nothing listens. ``QA_CACHE_DIR`` is left alone on purpose: the ONNX export cache takes ~30 s to
+fill and is shared by every test that needs it (a test that needs its own passes ``cache_dir``).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
+from helpers.data import SEED_FILE, SEED_ID
+from helpers.env import NO_OLLAMA, SETTINGS_ENV, isolated_settings
+from helpers.fake_ollama import FakeOllama
+from helpers.fakes import CountingEmbedder, HashEmbedder, TokenHashEmbedder
 
-from qa.embed import SentenceTransformerEmbedder, normalize
+from qa.answer import ExtractiveGenerator
+from qa.answer.ollama import clear_probe_cache
+from qa.embed.sbert import SentenceTransformerEmbedder
+from qa.pipeline import Pipeline
 
-ROOT = Path(__file__).resolve().parent.parent
-SEED_FILE = ROOT / "seeds" / "us-israel-un-ceasefire-resolution.txt"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+__all__ = ["CountingEmbedder", "HashEmbedder", "TokenHashEmbedder"]
 
-
-class HashEmbedder:
-    """Deterministic fake for unit tests: bag of hashed words, so shared words mean similarity."""
-
-    name = "fake-hash-embedder"
-    dim = 64
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().split():
-                w = word.strip(".,;:!?\"'()[]")
-                if w:
-                    out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
-        return normalize(out)
+KINDS = ("unit", "integration", "e2e")
 
 
-class TokenHashEmbedder(HashEmbedder):
-    """A fake that also has token embeddings (one hashed random unit vector per word), so the
-    rerank and the stored-token paths run without a model."""
-
-    name = "fake-token-embedder"
-
-    @staticmethod
-    def _word(word: str, dim: int) -> np.ndarray:
-        seed = int(hashlib.md5(word.encode()).hexdigest()[:8], 16)
-        v = np.random.default_rng(seed).normal(size=dim)
-        return (v / np.linalg.norm(v)).astype(np.float32)
-
-    def encode_tokens(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        out = []
-        for text in texts:
-            spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
-            vecs = [self._word(text[s:e].lower(), self.dim) for s, e in spans]
-            vectors = np.array(vecs, dtype=np.float32).reshape(-1, self.dim)
-            out.append((vectors, np.array(spans, dtype=np.int64).reshape(-1, 2)))
-        return out
-
-    def encode_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-        return self.encode(texts), [v for v, _ in self.encode_tokens(texts)]
-
-
-class CountingEmbedder(HashEmbedder):
-    """Counts the texts it is asked to embed, to prove unchanged documents are not embedded again."""
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(len(texts))
-        return super().encode(texts)
-
-    @property
-    def embedded(self) -> int:
-        return sum(self.calls)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its folder (``-m unit`` runs the fast ones)."""
+    for item in items:
+        parts = item.path.parts
+        for kind in KINDS:
+            if kind in parts and "tests" in parts:
+                item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's environment or writes the project's index/."""
-    for var in ("QA_INDEX_DIR", "QA_EMBED_MODEL", "QA_LLM", "QA_MODEL", "OLLAMA_HOST", "QA_OLLAMA_TIMEOUT", "QA_TOP_K"):
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's settings or writes outside its tmp_path (the export cache aside), and
+    none sees what an earlier test's Ollama probes found."""
+    for var in SETTINGS_ENV:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("OLLAMA_HOST", NO_OLLAMA)  # the discard port: nothing listens
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    clear_probe_cache()
+    yield
+    clear_probe_cache()
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[Callable[..., FakeOllama]]:
+    """Start fake Ollama servers (real HTTP on loopback) for a test; all are stopped at its end."""
+    started: list[FakeOllama] = []
+
+    def start(*args: Any, **kwargs: Any) -> FakeOllama:
+        server = FakeOllama(*args, **kwargs).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def embedder() -> SentenceTransformerEmbedder:
-    """The real default embedder (offline, small), shared by all integration tests."""
+    """The real reference embedder (torch, offline, small), shared by the integration tests."""
     return SentenceTransformerEmbedder()
 
 
@@ -101,14 +93,10 @@ def seed_text() -> str:
 
 
 @pytest.fixture(scope="session")
-def seed_pipeline(embedder: SentenceTransformerEmbedder, seed_text: str) -> Iterator[object]:
+def seed_pipeline(
+    embedder: SentenceTransformerEmbedder, seed_text: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
     """An in-memory pipeline over the seed article with the real embedder, extractive by default."""
-    from qa.generate import ExtractiveGenerator
-    from qa.pipeline import Pipeline
-
-    yield Pipeline.from_texts({SEED_FILE.name: seed_text}, embedder=embedder, generator=ExtractiveGenerator())
-
-
-def load_seed_qa() -> list[dict[str, object]]:
-    path = SHARED_DATA / "seed-qa-dev.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    settings = isolated_settings(index_dir=tmp_path_factory.mktemp("seed-index"))
+    yield Pipeline.from_texts({SEED_ID: seed_text}, embedder=embedder, generator=ExtractiveGenerator(),
+                              settings=settings)

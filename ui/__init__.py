@@ -1,6 +1,6 @@
-"""The web chat (``qa serve``), installed as ``qa.ui``. Gradio is imported by ``qa.ui.app`` only, so
+"""The web chat (``qa serve``), installed as ``qa.ui``. Gradio is imported by this package only, so
 ``import qa`` stays light.
 
-Public entry points live in ``qa.ui.app``: ``serve`` (what ``qa serve`` calls), ``build_app`` (the
-``gr.Blocks`` for a pipeline, for tests and embedding) and ``launch``.
+Public entry points: ``qa.ui.server.serve`` (what ``qa serve`` calls), ``qa.ui.app.build_app`` (the
+``gr.Blocks`` for a pipeline, for tests and embedding) and ``qa.ui.server.launch``.
 """

@@ -29,8 +29,8 @@ def parse_numbers(inside: str) -> list[int]:
     [3, 5]
     >>> parse_numbers("3-5")
     [3, 4, 5]
-    >>> parse_numbers("5-3")
-    []
+    >>> parse_numbers("5-3"), parse_numbers("1-2-3")
+    ([], [])
     """
     out: list[int] = []
     for part in re.split(r"[,;]", inside):
@@ -40,7 +40,7 @@ def parse_numbers(inside: str) -> list[int]:
             lo, hi = int(bounds[0]), int(bounds[1])
             if lo <= hi and hi - lo < MAX_RANGE:
                 out.extend(range(lo, hi + 1))
-        elif part:
+        elif len(bounds) == 1 and part:  # "1-2-3" is no range: it names nothing (it used to crash int())
             out.append(int(part))
     return out
 

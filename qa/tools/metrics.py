@@ -7,22 +7,32 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = frozenset(string.punctuation)
 
 
+def _is_punct(ch: str) -> bool:
+    return ch in _PUNCT or (ch > "\x7f" and unicodedata.category(ch).startswith("P"))
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD's official normalisation: lower case, drop punctuation and articles, collapse whitespace.
 
+    Unicode punctuation (curly quotes, dashes) counts as punctuation too, so a gold answer written
+    “Succession” matches an article's "Succession" (SQuAD's own script drops only ASCII punctuation).
+
     >>> normalize_answer("The  Norman-French, an army!")
     'normanfrench army'
+    >>> normalize_answer("\u201cSuccession\u201d")
+    'succession'
     >>> normalize_answer("  ")
     ''
     """
     lowered = text.lower()
-    no_punct = "".join(ch for ch in lowered if ch not in _PUNCT)
+    no_punct = "".join(ch for ch in lowered if not _is_punct(ch))
     return " ".join(_ARTICLES.sub(" ", no_punct).split())
 
 

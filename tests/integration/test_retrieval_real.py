@@ -1,0 +1,125 @@
+"""Retrieval with the real embedder on the seed article: the seed questions, abstention, the rerank, and
+stored token codes that rank exactly like encoding per question."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.data import GALLANT, SEED_ID, seed_questions
+from helpers.env import isolated_settings
+
+from qa.answer import ExtractiveGenerator
+from qa.embed import make_embedder
+from qa.index import FaissIndex
+from qa.pipeline import Pipeline
+from qa.retrieve import Retriever
+from qa.retrieve.scorer import rank, rerank_set
+from qa.tools.eval.data import Question, SeedQuestion
+from qa.tools.eval.harness import Record
+from qa.tools.eval.report import apply_weights
+
+
+@pytest.mark.parametrize("row", seed_questions(), ids=lambda r: r.text[:40])
+def test_seed_set_through_the_real_pipeline(seed_pipeline: Pipeline, row: SeedQuestion) -> None:
+    """Every answerable seed question's first citation is a support sentence; off-topic ones abstain."""
+    res = seed_pipeline.ask(row.text)
+    if row.answerable:
+        assert not res.abstained, res.text
+        first = res.citations[0].text
+        assert any(s in first for s in row.support), first
+    else:
+        assert res.abstained and res.citations == [] and res.text == "The article does not say."
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of France?",
+        "How tall is the Eiffel Tower?",
+        "Who is the CEO of Apple?",
+        "When did World War II end?",
+        "What is the weather like today?",
+        "How do I bake sourdough bread?",
+    ],
+)
+def test_more_off_topic_questions_abstain(seed_pipeline: Pipeline, question: str) -> None:
+    result = seed_pipeline.retrieve(question)
+    assert result.abstains and result.confidence < result.threshold
+    assert seed_pipeline.ask(question).abstained
+
+
+@pytest.mark.parametrize(
+    ("question", "support"),
+    [
+        ("Where did Gallant stay?", "Yoav Gallant remained in Washington"),
+        ("Did the US vote for the resolution?", "the U.S. representative abstained"),
+        ("Why were far-right Israelis angry?", "sparked anger among far-right"),
+        ("Tell me about the hostages", "release of hostages"),
+    ],
+)
+def test_paraphrased_questions_are_answered(seed_pipeline: Pipeline, question: str, support: str) -> None:
+    res = seed_pipeline.ask(question)
+    assert not res.abstained and support in res.citations[0].text
+
+
+def test_real_embedder_reranks_and_search_matches_the_harness(seed_pipeline: Pipeline) -> None:
+    """What ``qa eval`` measures is what ``search`` returns: both go through ``qa.retrieve.scorer.rank``."""
+    index = seed_pipeline.index
+    retriever = Retriever(index, seed_pipeline.embedder)
+    assert retriever.reranks
+    question = Question("q", "Who stayed in Washington despite the cancellation?", ("Gallant",), True)
+    cand = retriever.candidates(question.text, 10)
+    record = Record(0, question, "answerable", cand, np.zeros(len(cand), dtype=np.bool_))
+
+    def late(rec: Record, selected: np.ndarray) -> np.ndarray | None:
+        return retriever.late_features(rec.cand, selected)
+
+    cfg, w = retriever.config, retriever.weights
+    sel = rerank_set(cand.features @ np.asarray(w.stage1, dtype=np.float32), cand.next_index,
+                     cfg.rerank_top, cfg.rerank_next)
+    expected = rank(cand, w, late(record, sel), sel)
+    assert expected.reranked
+    result = retriever.search(question.text, 5)
+    assert [h.sentence for h in result.hits] == [index.sentences[int(cand.rows[j])] for j in expected.order[:5]]
+    assert result.hits[0].sentence.text.startswith(GALLANT)
+    assert result.confidence == pytest.approx(expected.confidence) and result.threshold == expected.threshold
+    outcome = apply_weights(record, w, late, cfg, rerank=True)
+    assert outcome.abstained is expected.abstains is result.abstains is False
+
+
+# ----- the rerank reads stored tokens instead of running the model per question ----------------------------
+
+
+@pytest.fixture(scope="module")
+def onnx_seed(seed_text: str) -> Pipeline:
+    """The seed article indexed by the product's embedder (ONNX int8), with its stored tokens."""
+    settings = isolated_settings(embed_runtime="onnx-int8")
+    return Pipeline.from_texts({SEED_ID: seed_text}, embedder=make_embedder(settings=settings),
+                               generator=ExtractiveGenerator(), settings=settings)
+
+
+def test_stored_tokens_equal_the_tokens_the_model_gives_per_query(onnx_seed: Pipeline) -> None:
+    index = onnx_seed.index
+    assert index.tokens is not None
+    live = onnx_seed.embedder.encode_tokens([s.text for s in index.sentences])
+    for (want, _), got in zip(live, index.tokens.get(range(len(index))), strict=True):
+        assert want.shape == got.shape
+        assert np.min(np.sum(want * got, axis=1)) > 0.999
+
+
+def test_stored_tokens_rank_like_encoding_per_query(onnx_seed: Pipeline) -> None:
+    """Same top results and abstentions as the on-the-fly rerank, for every seed question."""
+    index = onnx_seed.index
+    assert isinstance(index, FaissIndex)
+    stored = Retriever(index, onnx_seed.embedder)
+    without = FaissIndex(list(index.documents.values()), index.sentences, index.vectors, model=index.model,
+                         segmenter=index.segmenter, chunking=index.chunking, index=index.index)
+    live = Retriever(without, onnx_seed.embedder)
+    assert stored.reranks and live.reranks and without.tokens is None
+    questions = [q.text for q in seed_questions()]
+    assert len(questions) >= 10
+    for q in questions:
+        a, b = stored.search(q, 5), live.search(q, 5)
+        assert [h.sentence for h in a.hits] == [h.sentence for h in b.hits], q
+        assert np.allclose([h.score for h in a.hits], [h.score for h in b.hits], atol=0.02), q
+        assert a.abstains == b.abstains, q

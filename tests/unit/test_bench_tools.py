@@ -1,0 +1,97 @@
+"""``qa bench``: its arithmetic, its synthetic corpora and its table (no timing is asserted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qa.embed import normalize
+from qa.index import TokenTable
+from qa.tools.bench.corpus import squad_documents, synthetic_corpus
+from qa.tools.bench.measure import exact_top, latency, percentile_ms, recall_at
+from qa.tools.bench.report import table
+
+
+def test_percentiles_and_recall() -> None:
+    assert percentile_ms([0.001] * 19 + [0.1], 50) == pytest.approx(1.0)
+    lat = latency([0.002, 0.004])
+    assert lat["p50_ms"] == pytest.approx(3.0) and lat["n"] == 2
+    assert recall_at(np.array([[1, 2, 3]]), np.array([[3, 2, 9]]), 3) == pytest.approx(2 / 3)
+
+
+def test_exact_top_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    vectors = normalize(rng.normal(size=(450, 16)))
+    queries = normalize(rng.normal(size=(7, 16)))
+    want = np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :10]
+    assert np.array_equal(exact_top(vectors, queries, 10, step=100), want)  # in chunks
+    assert np.array_equal(exact_top(vectors, queries, 10), want)
+
+
+def test_synthetic_corpus_has_exact_spans_and_unit_vectors() -> None:
+    rng = np.random.default_rng(1)
+    texts = [f"Real sentence number {i} about topic {i % 5}." for i in range(30)]
+    vectors = normalize(rng.normal(size=(30, 8)))
+    tokens = TokenTable.quantize([normalize(rng.normal(size=(i % 4 + 1, 8))) for i in range(30)], 8)
+    docs, sentences, out, synthetic_tokens = synthetic_corpus(95, texts, vectors, per_doc=20, tokens=tokens)
+    assert synthetic_tokens is not None and len(synthetic_tokens) == 95
+    pairs = zip(synthetic_tokens.get(range(30)), tokens.get(range(30)), strict=True)
+    assert all(np.array_equal(a, b) for a, b in pairs)
+    # a synthetic sentence borrows the tokens of the real sentence whose length it has
+    assert all(len(synthetic_tokens.get([r])[0]) in (1, 2, 3, 4) for r in range(30, 95))
+    assert len(sentences) == len(out) == 95 and len(docs) == 5
+    by_id = {d.doc_id: d for d in docs}
+    assert all(by_id[s.doc_id].text[s.start : s.end] == s.text for s in sentences)
+    assert [s.text for s in sentences[:30]] == texts and np.array_equal(out[:30], vectors)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    _, small, small_vectors, no_tokens = synthetic_corpus(10, texts, vectors)
+    assert no_tokens is None
+    assert len(small) == 10 and np.array_equal(small_vectors, vectors[:10])
+
+
+def _fake_result() -> dict[str, Any]:
+    lat = {"p50_ms": 1.0, "p95_ms": 2.0, "mean_ms": 1.2, "n": 5}
+    row = {"embed_sent_per_s": 400.0, "index_build_sent_per_s": 300.0, "ratio_best": 4.0, "ratio_median": 3.8,
+           "ratio_cpu": 4.1, "index_build_ratio": 3.0, "peak_mib": 400.0, "runtime": "onnx-int8"}
+    quality_row = {"product_hit_at_1": 65.0, "product_hit_at_1_delta_points": -0.2, "dense_hit_at_1": 60.0,
+                   "dense_hit_at_1_delta_points": 0.1, "product_top1_agreement": 96.0, "cosine_min": 0.99,
+                   "seed_qa_ok": "14/14"}
+    return {
+        "default_runtime": "onnx-int8",
+        "build": {"summary": {"sentences": 100, "plain_sent_per_s": 100.0, "plain_peak_mib": 900.0,
+                              "onnx": dict(row, runtime="onnx"), "onnx-int8": row}},
+        "quality": {"questions": 10, "articles": 1, "torch": {"product_hit_at_1": 65.2, "dense_hit_at_1": 59.9,
+                                                              "seed_qa_ok": "14/14"},
+                    "onnx": quality_row, "onnx-int8": quality_row},
+        "query": [{"size": 100_000, "index_type": "ivf", "faiss_build_s": 1.0, "faiss_index_cached": False,
+                   "lexical_build_s": 2.0, "recall_at_10": 0.99, "peak_mib": 1300.0, "reranks": True,
+                   "latency": {k: lat for k in ("encode", "bm25", "faiss", "stage1", "retrieval", "end_to_end")}}],
+        "coldstart": {"qa_ask_median_s": 0.8, "import_st_median_s": 5.0, "qa_ask_peak_mib": 250.0,
+                      "import_st_peak_mib": 450.0, "heavy_modules_imported_by_ask": []},
+    }
+
+
+def test_table_has_every_section_and_target() -> None:
+    text = table(_fake_result())
+    lines = text.splitlines()
+    assert lines[0].split("|")[0].strip() == "measurement"
+    assert len({len(line) for line in lines[:2]}) == 1
+    for needle in ("SentenceTransformer.encode", "4.00x", "quality: onnx-int8", "query 100k", "recall@10 0.990",
+                   "cold start: qa ask", "import sentence_transformers", "heavy modules"):
+        assert needle in text
+    met = [line.rsplit("|", 1)[1].strip() for line in lines[2:]]
+    assert "NO" not in met and met.count("yes") >= 6
+
+
+def test_squad_documents_keep_answer_offsets(tmp_path: Any) -> None:
+    from helpers.squad import write_squad
+
+    docs, questions = squad_documents(write_squad(tmp_path / "tiny.json"))
+    assert [d.doc_id for d in docs] == ["Volcanoes", "Coffee", "Railways", "Chess"]
+    by_id = {d.doc_id: d.text for d in docs}
+    assert len(questions) == 12  # the answerable ones
+    for question, doc_id, offset in questions:
+        assert question.endswith("?") and 0 <= offset < len(by_id[doc_id])
+    assert ("Who engineered the line?", "Railways", by_id["Railways"].index("George Stephenson")) in questions

@@ -1,0 +1,150 @@
+"""``qa eval``'s machinery with fake embedders: the caching embedders, stage 1 only without token
+embeddings, the summary arithmetic, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers.fakes import CountingEmbedder, CountingTokenEmbedder, HashEmbedder, TokenHashEmbedder
+from helpers.squad import COUNTS, FOLDS, write_squad
+
+from qa import config, errors
+from qa.tools import eval as ev
+from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError, load_seed_qa, load_squad
+from qa.tools.eval.embedder import CachingEmbedder, CachingTokenEmbedder, eval_embedder
+from qa.tools.eval.report import Outcome, summarise
+
+
+def test_caching_embedder_embeds_each_text_once() -> None:
+    inner = CountingEmbedder()
+    cached = CachingEmbedder(inner)
+    assert not cached.can_encode_tokens and cached.name == inner.name and cached.dim == inner.dim
+    first = cached.encode(["a b", "c d", "a b"])
+    again = cached.encode(["c d", "a b"])
+    assert inner.calls == [2]
+    assert np.array_equal(first[0], again[1]) and np.array_equal(first, inner.encode(["a b", "c d", "a b"]))
+    assert cached.encode([]).shape == (0, inner.dim)
+    with pytest.raises(NotImplementedError):
+        cached.encode_tokens(["a b"])
+
+
+def test_caching_token_embedder_caches_tokens_and_needs_them() -> None:
+    inner = CountingTokenEmbedder()
+    cached = CachingTokenEmbedder(inner)
+    assert cached.can_encode_tokens
+    cached.prime(["one two", "three"])
+    assert sorted(inner.token_texts) == ["one two", "three"]
+    tokens = cached.encode_tokens(["three", "one two"])
+    assert sorted(inner.token_texts) == ["one two", "three"]  # nothing encoded twice
+    assert [len(v) for v, _ in tokens] == [1, 2]
+    with pytest.raises(ValueError, match="gives no token embeddings"):
+        CachingTokenEmbedder(HashEmbedder())
+
+
+@pytest.mark.parametrize(
+    ("inner", "kind", "note"),
+    [
+        (HashEmbedder(), CachingEmbedder, "none: the embedder gives no token embeddings"),
+        (TokenHashEmbedder(), CachingTokenEmbedder, "the product's embedder"),
+    ],
+)
+def test_eval_embedder_follows_the_declaration(inner: Any, kind: type, note: str) -> None:
+    emb, said = eval_embedder(config.resolve(), inner)
+    assert type(emb) is kind and said.startswith(note)
+    assert eval_embedder(config.resolve(), emb) == (emb, "as given")
+
+
+@pytest.mark.parametrize(
+    ("inner", "reranks", "systems"),
+    [
+        (HashEmbedder(), False, {"hybrid_heldout", "bm25", "dense", "rrf", "hybrid_insample"}),
+        (TokenHashEmbedder(), True, {"hybrid_heldout", "stage1_heldout", "bm25", "dense", "rrf", "hybrid_insample"}),
+    ],
+    ids=["without token embeddings: stage 1 only", "with token embeddings: the rerank too"],
+)
+def test_squad_protocol_runs_with_any_embedder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], inner: Any, reranks: bool, systems: set[str]
+) -> None:
+    """An embedder without token embeddings runs stage 1 only; it must not fail asking for tokens."""
+    data = write_squad(tmp_path / "tiny.json")
+    out = tmp_path / "result.json"
+    assert ev.main(str(data), str(out), embedder=inner) == 0
+    printed = capsys.readouterr().out
+    assert f"rerank {'on' if reranks else 'off'}" in printed and "| baseline: BM25" in printed
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["reranks"] is reranks and set(result["systems"]) == systems
+    assert result["counts"] == COUNTS and result["folds"] == FOLDS
+    assert result["embedder"] == inner.name
+    bm25 = result["systems"]["bm25"]["answerable"]
+    assert (bm25["n"], bm25["hit_at_1"], bm25["recall_at_5"]) == (12, 1.0, 1.0)  # the file is built so BM25 is right
+
+
+def test_summarise_counts_abstention_as_a_miss() -> None:
+    pairs: list[tuple[Any, Outcome]] = [
+        ("answerable", Outcome([True, False], False)),
+        ("answerable", Outcome([True], True)),  # right, but abstained
+        ("answerable", Outcome([False, False, True], False)),
+        ("answerable", Outcome([], False)),
+        ("off_topic", Outcome([], True)),
+        ("off_topic", Outcome([True], False)),
+        ("unanswerable", Outcome([], True)),
+    ]
+    s = summarise(pairs)
+    a = s["answerable"]
+    assert (a["n"], a["hit_at_1"], a["top1_ignoring_abstention"]) == (4, 0.25, 0.5)
+    assert a["recall_at_5"] == 0.75 and a["mrr_at_10"] == pytest.approx((1 + 1 + 1 / 3) / 4)
+    assert a["wrongly_abstained"] == 0.25
+    assert s["off_topic"] == {"n": 2, "abstained": 0.5} and s["unanswerable"] == {"n": 1, "abstained": 1.0}
+    assert "off_topic" not in summarise(pairs, abstains=False)
+
+
+def test_the_bundled_seed_questions() -> None:
+    rows = load_seed_qa(BUNDLED_SEED_QA)
+    assert len(rows) == 14 and sum(r.answerable for r in rows) == 11
+    assert all(r.support for r in rows if r.answerable)
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("broken.json", '{"data": [{"title": "x"}]}', r"not SQuAD 2\.0"),
+        ("notjson.json", "{", r"not SQuAD 2\.0"),
+        ("empty.json", '{"data": []}', "holds no article"),
+    ],
+)
+def test_bad_squad_files(tmp_path: Path, name: str, text: str, message: str) -> None:
+    with pytest.raises(EvalDataError, match=message):
+        load_squad(_write(tmp_path, name, text))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"question": "q"}\n', "line 1"),
+        ('\n\n{"question": "q", "answerable": true}\n[]', "line 4"),
+        ("\n", "holds no question"),
+    ],
+)
+def test_bad_seed_files(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(EvalDataError, match=message):
+        load_seed_qa(_write(tmp_path, "bad.jsonl", text))
+
+
+def test_bad_input_to_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(errors.MissingFileError):
+        ev.main(str(tmp_path / "missing.json"))
+    seed = _write(tmp_path, "seed.jsonl", '{"question": "q", "answerable": false}\n')
+    with pytest.raises(EvalDataError, match="fitted on SQuAD"):
+        ev.main(str(seed), fit=True)
+    assert ev.cli([str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().err.startswith("error: No such file")

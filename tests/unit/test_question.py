@@ -1,0 +1,106 @@
+"""The one place a question and a conversation history are checked (``qa.question``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from qa import errors
+from qa.question import MAX_HISTORY_CHARS, MAX_HISTORY_TURNS, check_history, check_question
+from qa.types import Turn
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("Who stayed?", "Who stayed?"), ("  Who stayed?\n", "Who stayed?"), ("x" * 20, "x" * 20)],
+)
+def test_good_questions_are_stripped(question: str, expected: str) -> None:
+    assert check_question(question, 20) == expected
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", None, 5, ["Who?"]])
+def test_empty_or_missing_question(question: Any) -> None:
+    with pytest.raises(errors.EmptyQuestionError) as err:
+        check_question(question, 100)
+    assert str(err.value).startswith("The question is empty. Type a question")
+
+
+@pytest.mark.parametrize(
+    ("length", "limit", "message"),
+    [(21, 20, "21 characters long; the limit is 20"), (100_000, 2000, "100,000 characters long; the limit is 2,000")],
+)
+def test_too_long_question(length: int, limit: int, message: str) -> None:
+    with pytest.raises(errors.QuestionTooLongError, match=message):
+        check_question("w" * length, limit)
+    assert check_question("  " + "w" * limit + "  ", limit) == "w" * limit  # the limit counts the stripped text
+
+
+def _turns(n: int, text: str = "hi") -> list[dict[str, str]]:
+    return [{"role": "user" if i % 2 == 0 else "assistant", "content": text} for i in range(n)]
+
+
+GOOD_HISTORIES: list[tuple[str, Any, list[Turn]]] = [
+    ("None", None, []),
+    ("empty list", [], []),
+    ("Turns", [Turn("user", "Q"), Turn("assistant", "A")], [Turn("user", "Q"), Turn("assistant", "A")]),
+    ("dicts", [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+     [Turn("user", "Hi"), Turn("assistant", "Hello")]),
+    ("dict without a role is the user's", [{"content": "Hi"}], [Turn("user", "Hi")]),
+    ("a tuple of dicts", ({"role": "system", "content": "S"},), [Turn("system", "S")]),
+    ("pairs", [("Q1", "A1"), ["Q2", "A2"]], [Turn("user", "Q1"), Turn("assistant", "A1"), Turn("user", "Q2"),
+                                             Turn("assistant", "A2")]),
+    ("a pair still waiting for its answer", [("Q1", None)], [Turn("user", "Q1")]),
+    ("a message without text (a file in Gradio)", [{"role": "user", "content": None}], []),
+    ("mixed", [Turn("user", "Q"), {"role": "assistant", "content": "A"}, ("Q2", "A2")],
+     [Turn("user", "Q"), Turn("assistant", "A"), Turn("user", "Q2"), Turn("assistant", "A2")]),
+    ("exactly the most turns", _turns(MAX_HISTORY_TURNS), [Turn(t["role"], t["content"])
+                                                            for t in _turns(MAX_HISTORY_TURNS)]),
+    ("exactly the most characters", [("x" * (MAX_HISTORY_CHARS - 1), "y")],
+     [Turn("user", "x" * (MAX_HISTORY_CHARS - 1)), Turn("assistant", "y")]),
+]
+
+
+@pytest.mark.parametrize(("case", "history", "expected"), GOOD_HISTORIES, ids=[c[0] for c in GOOD_HISTORIES])
+def test_good_histories(case: str, history: Any, expected: list[Turn]) -> None:
+    assert check_history(history) == tuple(expected)
+
+
+BAD_HISTORIES: list[tuple[str, Any, str]] = [
+    ("a number", 5, "history must be a list of turns .* not int"),
+    ("a string", "text", "history must be a list of turns .* not str"),
+    ("bytes", b"text", "history must be a list of turns .* not bytes"),
+    ("one dict", {"role": "user", "content": "Hi"}, "history must be a list of turns .* not dict"),
+    ("a set", {"Q"}, "history must be a list of turns .* not set"),
+    ("a None turn", [None], r"history\[0\] must be a turn"),
+    ("a number turn", [("Q", "A"), 7], r"history\[1\] must be a turn"),
+    ("a triple", [("Q", "A", "extra")], r"history\[0\] must be a turn"),
+    ("an unknown role", [{"role": "robot", "content": "beep"}], r"history\[0\] must have a role"),
+    ("a non-text content", [{"role": "user", "content": 42}], r"history\[0\] must have a role"),
+    ("a pair of non-texts", [("Q", 3)], r"history\[0\] must be a pair of texts"),
+    ("too many turns", _turns(MAX_HISTORY_TURNS + 1), "history has 201 turns; the limit is 200"),
+    ("too many characters", [("x" * MAX_HISTORY_CHARS, "y")], "history holds 200,001 characters; the limit is 200,000"),
+    ("too many characters over many turns", _turns(100, "z" * 2_001), "history holds 200,100 characters"),
+]
+
+
+@pytest.mark.parametrize(("case", "history", "message"), BAD_HISTORIES, ids=[c[0] for c in BAD_HISTORIES])
+def test_bad_histories_are_refused_naming_history(case: str, history: Any, message: str) -> None:
+    with pytest.raises(errors.InputError, match=message) as err:
+        check_history(history)
+    assert "history" in str(err.value)
+    assert err.value.exit_code == 2
+
+
+def test_a_long_bad_turn_is_shown_shortened() -> None:
+    with pytest.raises(errors.InputError) as err:
+        check_history([{"role": "robot", "content": "x" * 10_000}])
+    assert len(str(err.value)) < 200 and "..." in str(err.value)
+
+
+def test_history_is_returned_as_an_immutable_tuple() -> None:
+    history: list[Mapping[str, str]] = [{"role": "user", "content": "Q"}]
+    checked = check_history(history)
+    history.append({"role": "assistant", "content": "later"})
+    assert checked == (Turn("user", "Q"),)
