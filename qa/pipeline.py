@@ -19,7 +19,7 @@ from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError
 from qa.index import FaissIndex, SentenceIndex, open_index
 from qa.ingest import read_documents
 from qa.question import HistoryLike, check_history, check_question
-from qa.retrieve import RetrievalConfig, Retriever, standalone_query
+from qa.retrieve import RetrievalConfig, Retriever, evidence, overview, standalone_query
 from qa.types import ABSTAIN_TEXT, Answer, Document, Retrieval
 
 if TYPE_CHECKING:
@@ -177,13 +177,17 @@ class Pipeline:
         q = check_question(question, self.settings.max_question_chars)
         turns = check_history(history)
         selection = self._select(llm)
-        retrieval = self._retriever.search(standalone_query(q, turns), self.settings.top_k, doc_ids=doc_ids)
+        index = self.index
+        if overview.is_overview(q):
+            retrieval = overview.summary(index, doc_ids)
+        else:
+            retrieval = self._retriever.follow_up(q, standalone_query(q, turns), self.settings.top_k, doc_ids=doc_ids)
         generator, notice = selection.generator, selection.notice
         if retrieval.abstains:
             yield ABSTAIN_TEXT
             yield build_answer(q, ABSTAIN_TEXT, [], backend=generator.name, notice=notice)
             return
-        hits = retrieval.hits
+        hits = evidence.sources(q, retrieval, index, neighbours=generator.writes_free_text)
         parts: list[str] = []
         try:
             for delta in generator.stream(q, hits, turns):

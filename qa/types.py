@@ -37,6 +37,8 @@ class Hit:
     rank: int
     dense: float = 0.0
     lexical: float = 0.0
+    context_for: int = -1  # the rank of the retrieved hit this sentence accompanies (-1: retrieved itself)
+    needed: bool = False  # as context: the hit cannot be understood without it (an answer cites both)
 
 
 @dataclass(frozen=True)

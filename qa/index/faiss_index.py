@@ -20,7 +20,8 @@ import numpy as np
 from qa.errors import IndexCorruptError, IndexMismatchError
 from qa.index.base import SentenceIndex
 from qa.index.build import plan_rows
-from qa.index.lexical import LexicalIndex, from_saved, saved_arrays
+from qa.index.lexical import LexicalIndex
+from qa.index.lexical_io import from_saved, saved_arrays
 from qa.index.manifest import MANIFEST, Manifest, content_hash, file_hash, read_manifest
 from qa.index.tokens import TokenTable
 from qa.index.vectors import build_faiss, choose_index_type, extend_index

@@ -13,7 +13,7 @@ from helpers.fakes import HashEmbedder, TokenHashEmbedder
 
 from qa import errors
 from qa.index import FaissIndex, LexicalIndex, open_index
-from qa.index.lexical import TOKENIZER
+from qa.index.lexical_io import TOKENIZER
 from qa.index.manifest import FORMAT_VERSION, MANIFEST, read_manifest
 from qa.types import Document
 
