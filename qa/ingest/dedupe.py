@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
-from qa.ingest.header import header_spans
-from qa.types import Document
+from qa.ingest.header import document_label, header_spans
+from qa.types import Document, IndexChange
 
 THRESHOLD = 0.8
 MIN_SHINGLES = 8  # bodies shorter than this many sampled shingles are not compared
@@ -57,3 +57,29 @@ def near_duplicates(new: Sequence[Document], existing: Mapping[str, Document]) -
             found.append((doc.doc_id, match))
         pool.append((doc.doc_id, mine))
     return found
+
+
+def describe_additions(before: Mapping[str, Document], documents: Sequence[Document]) -> IndexChange:
+    """What adding ``documents`` to an index holding ``before`` does: which are new, which replace a
+    document of the same id with other content, which are unchanged; and notes on the new ones that are
+    nearly identical to another article or were read with a notice."""
+    added: list[str] = []
+    replaced: list[str] = []
+    unchanged: list[str] = []
+    for doc in documents:
+        old = before.get(doc.doc_id)
+        if old is None:
+            added.append(doc.doc_id)
+        elif old.text == doc.text:
+            unchanged.append(doc.doc_id)
+        else:
+            replaced.append(doc.doc_id)
+    fresh = [d for d in documents if d.doc_id not in unchanged]
+    notes = [f"{d.doc_id}: {d.notice}" for d in fresh if d.notice]
+    labels = {d.doc_id: document_label(d) for d in [*before.values(), *documents]}
+    for doc_id, other in near_duplicates(fresh, before):
+        notes.append(
+            f"{doc_id} is nearly identical to {other} ({labels[other]}): the same story from another outlet? "
+            "Both are indexed; `qa remove` one of them if you want only one."
+        )
+    return IndexChange(added=tuple(added), replaced=tuple(replaced), unchanged=tuple(unchanged), notes=tuple(notes))

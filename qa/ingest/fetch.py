@@ -18,9 +18,13 @@ import ssl
 import time
 from dataclasses import dataclass
 from email.message import Message
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from qa.errors import BadLinkError, FetchError, FileTooLargeError, PrivateLinkError
+
+if TYPE_CHECKING:
+    from qa.config import Settings
 
 #: The environment variable that lets a chat served to other machines fetch private addresses.
 ALLOW_PRIVATE_ENV = "QA_ALLOW_PRIVATE_LINKS"
@@ -37,6 +41,16 @@ class FetchPolicy:
     max_bytes: int = 10_000_000
     max_redirects: int = 5
     allow_private: bool = True  # loopback, private, link-local...: False when the chat is served to others
+
+
+def fetch_policy(settings: Settings, *, served_remotely: bool = False) -> FetchPolicy:
+    """The limits for fetching links: private addresses are refused only for a chat served to other
+    machines (``--allow-remote``), unless ``QA_ALLOW_PRIVATE_LINKS`` allows them."""
+    return FetchPolicy(
+        timeout=settings.fetch_timeout,
+        max_bytes=settings.max_file_bytes,
+        allow_private=settings.allow_private_links or not served_remotely,
+    )
 
 
 @dataclass(frozen=True)
