@@ -41,8 +41,11 @@ INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("title", re.compile(r"\b(?:(?:what|which)\s+(?:is|was)\s+the\s+(?:title|headline)|(?:title|headline)\s+of)\b",
                          re.IGNORECASE)),
 )
+#: A question pointing at an article: "it", "this", "the WeWork story"; one asking which outlet ran something
+#: is about an article whatever it names.
 _POINTS_AT_IT = re.compile(
-    r"\b(?:it|this|that|the\s+(?:article|story|piece|report|item|post|text|news))\b", re.IGNORECASE
+    r"\b(?:it|this|that|article|story|piece|report|item|post|news|outlet|newspaper|publication|website)\b",
+    re.IGNORECASE,
 )
 
 
@@ -50,7 +53,7 @@ def asked_line(question: str) -> str | None:
     """The header line a question asks for (``byline``, ``dateline``, ``title``), or None.
 
     >>> [asked_line(q) for q in ("Who wrote it?", "When was the vote article published?",
-    ...                          "Which outlet reported it?", "Who won the vote?")]
+    ...                          "Which outlet reported the strike?", "Who won the vote?")]
     ['byline', 'dateline', 'dateline', None]
     """
     for line, pattern in INTENTS:
@@ -82,7 +85,6 @@ def header_first(
     question: str,
     index: SentenceIndex,
     hits: Sequence[Hit],
-    abstains: bool,
     doc_ids: Collection[str] | None,
 ) -> tuple[Hit, ...] | None:
     """The hits with the asked-for header line first, or None when the question is not about an article's
@@ -95,7 +97,7 @@ def header_first(
     if target is None and _POINTS_AT_IT.search(question):
         if len(scope) == 1:
             target = scope[0]
-        elif hits and not abstains:
+        elif hits:
             target = index.documents.get(hits[0].sentence.doc_id)
     if target is None:
         return None

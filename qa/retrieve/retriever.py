@@ -109,7 +109,7 @@ class Retriever:
         if not len(cand):
             return Retrieval(query=query, hits=(), confidence=0.0, threshold=1.0)
         found = self._ranked(query, cand, k)
-        about = header_first(query, self.index, found.hits, found.abstains, doc_ids)
+        about = header_first(query, self.index, found.hits, doc_ids)
         if about is None:
             return found
         # a question about the article itself, answered by its header line (``qa.retrieve.about``)
