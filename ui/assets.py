@@ -24,6 +24,9 @@ CSS = """
   z-index: 1; padding: .2rem 0; background: var(--block-background-fill);
   border-bottom: 1px solid var(--border-color-primary); }
 .qa-doc-refs { font-weight: 400; color: var(--body-text-color-subdued); }
+.qa-doc-meta { font-weight: 400; font-size: .85rem; color: var(--body-text-color-subdued); word-break: normal; }
+.qa-doc-meta a { color: #b7791f; }
+.qa-doc-id { font-weight: 400; font-size: .75rem; color: var(--body-text-color-subdued); }
 .qa-doc-text { white-space: pre-wrap; overflow-wrap: anywhere; }
 mark.qa-cite { background: rgba(255, 200, 40, .45); color: inherit; border-radius: 3px;
   padding: 0 .15rem; box-shadow: 0 0 0 1px rgba(200, 140, 0, .35); scroll-margin: 4rem; }

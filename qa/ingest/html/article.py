@@ -126,14 +126,19 @@ def extract_article(html: str, url: str | None = None) -> Extracted:
 
 
 def visible_text(html: str) -> str:
-    """The page's visible text (scripts, styles and the like dropped), paragraphs split by blank lines."""
+    """The page's visible text (scripts, styles, the ``<head>`` and ``<template>`` contents dropped), paragraphs
+    split by blank lines."""
     import html_text
 
-    if not html or not html.strip():
+    tree = parse(html)
+    if tree is None:
         return ""
+    for hidden in tree.xpath("//head | //template | //svg | //iframe | //object"):
+        if hidden.getparent() is not None:
+            hidden.getparent().remove(hidden)
     try:
-        raw = html_text.extract_text(html, guess_layout=True)
-    except Exception:
+        raw = html_text.extract_text(tree, guess_layout=True)
+    except Exception:  # html-text failing on a page is a page without visible text
         return ""
     return join_paragraphs(raw.split("\n"))
 
