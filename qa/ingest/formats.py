@@ -178,17 +178,18 @@ def read_pdf(data: bytes, name: str) -> Parsed:
 
 
 def reflow(text: str) -> str:
-    """Join the hard-wrapped lines of a PDF page into paragraphs; a blank line, or a line that ends a
-    sentence well short of the page width, ends a paragraph. Words hyphenated across lines are joined.
+    r"""Join the hard-wrapped lines of a PDF page into paragraphs. A blank line ends a paragraph, and so does
+    a line well short of the page's width that ends a sentence or comes before a capitalised line (a
+    heading). Words hyphenated across lines are joined.
 
-    >>> reflow("The vote was held on\\nMonday. It passed.\\n\\nA new para-\\ngraph.")
-    'The vote was held on Monday. It passed.\\n\\nA new paragraph.'
+    >>> reflow("Vote passes\nThe vote was held on a\nrainy Monday. It passed.\n\nA new para-\ngraph.")
+    'Vote passes\n\nThe vote was held on a rainy Monday. It passed.\n\nA new paragraph.'
     """
     lines = [" ".join(line.split()) for line in text.split("\n")]
     width = max((len(line) for line in lines), default=0)
     paragraphs: list[str] = []
     current = ""
-    for line in lines:
+    for i, line in enumerate(lines):
         if not line:
             if current:
                 paragraphs.append(current)
@@ -198,7 +199,10 @@ def reflow(text: str) -> str:
             current = current[:-1] + line
         else:
             current = f"{current} {line}" if current else line
-        if line.endswith((".", "!", "?", ":", "\u201d", '"')) and len(line) < 0.6 * width:
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        short = len(line) < 0.6 * width
+        ends = line.endswith((".", "!", "?", ":", "\u201d", '"'))
+        if short and (ends or following[:1].isupper()):
             paragraphs.append(current)
             current = ""
     if current:
