@@ -35,7 +35,7 @@ def test_real_pages_give_their_article_and_metadata(
         assert found.title == title
     if authors is not None:
         assert found.authors == authors
-    tp, fp, fn = shingle_scores(found.text, benchmark_truth(key)["articleBody"])
+    tp, _fp, _fn = shingle_scores(found.text, benchmark_truth(key)["articleBody"])
     assert tp > 0.9  # the page's menus, links and comment forms are not in it
 
 
