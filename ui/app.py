@@ -287,10 +287,11 @@ def build_app(
                                           "RSS/Atom feed)", elem_id="qa-link", scale=5, max_lines=1)
                         add_link = gr.Button("Add link", elem_id="qa-add-link", scale=1, min_width=90)
                     upload_status = gr.HTML("", elem_id="qa-upload-status")
-                    with gr.Row(visible=False, elem_id="qa-confirm") as confirm_row:
+                    with gr.Column(visible=False, elem_id="qa-confirm") as confirm_row:
                         confirm_msg = gr.HTML("", elem_id="qa-confirm-message")
-                        replace = gr.Button("Replace", size="sm", variant="stop", elem_id="qa-replace")
-                        keep = gr.Button("Keep the indexed one", size="sm", elem_id="qa-keep")
+                        with gr.Row():
+                            replace = gr.Button("Replace", size="sm", variant="stop", elem_id="qa-replace")
+                            keep = gr.Button("Keep the indexed one", size="sm", elem_id="qa-keep")
 
         chat_io: dict[str, Any] = {
             "fn": h.respond,

@@ -235,7 +235,7 @@ def document_header(doc: Document | None, first: Citation, numbers: str) -> str:
         parts.append("by " + escape(", ".join(doc.authors)))
     if long_date(published):
         parts.append(f"published {escape(long_date(published) or '')}")
-    if doc is not None and long_date(doc.modified):
+    if doc is not None and long_date(doc.modified) and long_date(doc.modified) != long_date(published):
         parts.append(f"updated {escape(long_date(doc.modified) or '')}")
     if url:
         parts.append(f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer nofollow">source</a>')
