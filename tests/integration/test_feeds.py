@@ -141,3 +141,15 @@ def test_the_same_story_from_two_outlets_is_noted(tmp_path: Path, capsys: pytest
     assert main(["index", str(tmp_path / "a.md"), str(tmp_path / "b.md"), "--index-dir", str(tmp_path / "ix")]) == 0
     err = capsys.readouterr().err
     assert "b.md is nearly identical to" in err and "Harbour strike \u2014 Le Wire" in err
+
+
+def test_a_feed_entry_whose_page_fails_is_skipped_with_a_note(
+    web: WebServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = [*ENTRIES[:1], ("", "/news/gone", "A story that was taken down", "Nobody", "2019-11-21T10:00:00+00:00")]
+    web.routes["/feed.xml"] = Route(_feed(web, broken), content_type="application/rss+xml")
+    assert main(["index", web.url("/feed.xml"), "--index-dir", str(tmp_path / "ix")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("added: ") == 1
+    assert f"note: skipped the feed entry {web.url('/news/gone')}: Could not fetch" in captured.err
+    assert "HTTP 404" in captured.err
