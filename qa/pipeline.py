@@ -147,9 +147,12 @@ class Pipeline:
         """Add or update documents; the index on disk is replaced atomically. Says which documents were
         added, which replaced one of the same id, which were unchanged, and which are near-duplicates."""
         with self._lock:
-            change = describe_additions(self.index.documents, documents)
-            if not change.added and not change.replaced:
+            before = self.index.documents
+            change = describe_additions(before, documents)
+            restated = [d for d in documents if d.doc_id in change.unchanged and d != before[d.doc_id]]
+            if not change.added and not change.replaced and not restated:
                 return change  # nothing new: nothing embedded, nothing written
+            # (documents with the same text and new metadata, e.g. a feed entry's revision, embed nothing)
             index = self.index.with_documents(documents, self.embedder, progress=progress)
             if self.index_dir is not None:
                 index.save(self.index_dir)
