@@ -2,7 +2,7 @@
 indexed twice without a word.
 
 Two articles are near-identical when at least ``THRESHOLD`` of the word 5-shingles of the shorter body
-(the text after the header) occur in the other. Only a sample of the shingles is kept (those whose hash
+(the text after the header) occur in the other, and the shorter is at least half as long. Only a sample of the shingles is kept (those whose hash
 falls in 1/4 of the range), so comparing is cheap and stable.
 """
 
@@ -38,8 +38,9 @@ def fingerprint(text: str) -> frozenset[int]:
 
 
 def similarity(a: frozenset[int], b: frozenset[int]) -> float:
-    """Share of the smaller fingerprint found in the other (0 when either is too short to tell)."""
-    if min(len(a), len(b)) < MIN_SHINGLES:
+    """Share of the smaller fingerprint found in the other; 0 when either is too short to tell, or one is
+    less than half the other (an excerpt is not the same article)."""
+    if min(len(a), len(b)) < MIN_SHINGLES or min(len(a), len(b)) < 0.5 * max(len(a), len(b)):
         return 0.0
     return len(a & b) / min(len(a), len(b))
 

@@ -153,3 +153,9 @@ def test_a_feed_entry_whose_page_fails_is_skipped_with_a_note(
     assert captured.out.count("added: ") == 1
     assert f"note: skipped the feed entry {web.url('/news/gone')}: Could not fetch" in captured.err
     assert "HTTP 404" in captured.err
+
+
+def test_watch_needs_a_positive_number_of_minutes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.txt").write_text("A story.", encoding="utf-8")
+    assert main(["index", str(tmp_path / "a.txt"), "--watch", "0", "--index-dir", str(tmp_path / "ix")]) == 2
+    assert "--watch takes a number of minutes above 0" in capsys.readouterr().err

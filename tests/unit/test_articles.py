@@ -175,3 +175,25 @@ def test_links_and_paths(text: str, link: bool, normal: str | None) -> None:
     assert is_link(text) is link
     if normal is not None:
         assert normalize_url(text) == normal
+
+
+@pytest.mark.parametrize(
+    ("second", "duplicate"),
+    [
+        ("{story}", True),
+        ("{story} One more closing sentence from the second outlet.", True),
+        ("A different opening paragraph. {half}", False),
+        ("Completely unrelated words about trams and bridges in another city entirely.", False),
+    ],
+)
+def test_near_identical_articles_are_recognised(second: str, duplicate: bool) -> None:
+    from qa.ingest.dedupe import near_duplicates
+
+    sentences = [f"Sentence {i} tells part {i} of the wire story about the harbour strike in Marseille."
+                 for i in range(40)]
+    story, half = " ".join(sentences), " ".join(sentences[:15])
+    first = Document("a", with_header(story, title="Harbour strike", outlet="Le Wire"), title="Harbour strike",
+                     outlet="Le Wire")
+    other = Document("b", second.format(story=story, half=half))
+    assert near_duplicates([other], {"a": first}) == ([("b", "a")] if duplicate else [])
+    assert near_duplicates([first], {"a": first}) == []  # a document is no duplicate of the version it replaces
