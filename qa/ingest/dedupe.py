@@ -2,8 +2,8 @@
 indexed twice without a word.
 
 Two articles are near-identical when at least ``THRESHOLD`` of the word 5-shingles of the shorter body
-(the text after the header) occur in the other, and the shorter is at least half as long. Only a sample of the shingles is kept (those whose hash
-falls in 1/4 of the range), so comparing is cheap and stable.
+(the text after the header) occur in the other, and the shorter is at least half as long. Only a sample
+of the shingles is kept (those whose hash falls in 1/4 of the range), so comparing is cheap and stable.
 """
 
 from __future__ import annotations
