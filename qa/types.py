@@ -10,11 +10,26 @@ ABSTAIN_TEXT = "The article does not say."
 
 @dataclass(frozen=True)
 class Document:
-    """A whole article as read from disk or given as text; offsets are relative to ``text``."""
+    """A whole article as read from a file, a link, a feed or given as text; offsets are relative to ``text``.
 
-    doc_id: str
+    ``text`` is the canonical text: what is stored, indexed, cited and highlighted. An article read
+    with metadata begins with a short header that is part of it (title line, byline, dateline:
+    ``qa.ingest.header``), so questions about who wrote it or when are answered from cited text.
+    The metadata fields are never invented: ``None`` (or ``()``) when the source does not say.
+    """
+
+    doc_id: str  # stable and unique: the URL, or the file's path relative to where it was indexed from
     text: str
-    source: str = ""
+    source: str = ""  # where it was read from: a path, a URL, ``upload:NAME``, ``FEED_URL#entry``
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    published: str | None = None  # ISO 8601 date or datetime, as the source gives it
+    modified: str | None = None  # ditto; only when the source says so, never copied from ``published``
+    outlet: str | None = None  # the site or publication's name
+    url: str | None = None  # the canonical address of the article
+    language: str | None = None  # as declared by the source ("en", "en-US"); no detection
+    notice: str | None = None  # what the reader had to do, e.g. no article found: the visible text was indexed
+    revision: str | None = None  # what the source said about this version (a feed entry's id and dates)
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,7 @@ class Hit:
     lexical: float = 0.0
     context_for: int = -1  # the rank of the retrieved hit this sentence accompanies (-1: retrieved itself)
     needed: bool = False  # as context: the hit cannot be understood without it (an answer cites both)
+    article: str = ""  # how its article is named to people ("Title — Outlet, 6 Feb 2018"), when known
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,24 @@ class Citation:
     start: int
     end: int
     score: float
+    title: str | None = None  # the cited document's metadata, for the reference list
+    published: str | None = None
+    url: str | None = None
+    outlet: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "doc_id": self.doc_id,
+            "sentence": self.text,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+            "title": self.title,
+            "published": self.published,
+            "url": self.url,
+            "outlet": self.outlet,
+        }
 
 
 @dataclass(frozen=True)
@@ -79,6 +113,7 @@ class Answer:
     backend: str = "extractive"
     notice: str | None = None
     unsupported: list[str] = field(default_factory=list)
+    related: list[Citation] = field(default_factory=list)  # on an abstention: on topic, but not an answer
 
     def to_json(self) -> dict[str, object]:
         """The stable JSON shape printed by ``qa ask --json`` and returned by the UI API."""
@@ -88,18 +123,20 @@ class Answer:
             "backend": self.backend,
             "notice": self.notice,
             "unsupported": list(self.unsupported),
-            "citations": [
-                {
-                    "n": c.n,
-                    "doc_id": c.doc_id,
-                    "sentence": c.text,
-                    "start": c.start,
-                    "end": c.end,
-                    "score": round(c.score, 4),
-                }
-                for c in self.citations
-            ],
+            "citations": [c.to_json() for c in self.citations],
+            "related": [c.to_json() for c in self.related],
         }
+
+
+@dataclass(frozen=True)
+class IndexChange:
+    """What adding or removing documents did, for the message the user sees."""
+
+    added: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()  # ids that were indexed before with another content
+    unchanged: tuple[str, ...] = ()  # given again with the same content: nothing embedded
+    removed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # near-duplicates, pages without an article, skipped feed entries
 
 
 @dataclass(frozen=True)

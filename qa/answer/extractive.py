@@ -53,7 +53,7 @@ class ExtractiveGenerator(Generator):
 
 
 def _quote(hit: Hit, n: int, name_article: bool) -> str:
-    article = f" ({hit.sentence.doc_id})" if name_article else ""
+    article = f" ({hit.article or hit.sentence.doc_id})" if name_article else ""
     return f"\u201c{hit.sentence.text}\u201d [{n}]{article}"
 
 
@@ -131,5 +131,6 @@ def overview_text(sources: Sequence[Hit]) -> str:
         quotes = " ".join(
             f"\u201c{h.sentence.text}\u201d [{i + 1}]" for i, h in enumerate(sources) if h.sentence.doc_id == doc_id
         )
-        parts.append(f"{doc_id}: {quotes}" if len(docs) > 1 else quotes)
+        name = next((h.article for h in sources if h.sentence.doc_id == doc_id and h.article), doc_id)
+        parts.append(f"{name}: {quotes}" if len(docs) > 1 else quotes)
     return "\n".join(parts)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from qa.index import SentenceIndex
+from qa.ingest.header import document_label
 from qa.retrieve.features import asked_types, offers
 from qa.types import Hit, Retrieval, Sentence
 
@@ -91,12 +92,14 @@ def sources(
     and with ``neighbours`` also the sentence before and after every hit as plain context. Each sentence once."""
     out: list[Hit] = []
     seen: set[tuple[str, int]] = set()
+    documents = index.documents
 
     def add(hit: Hit) -> None:
         key = (hit.sentence.doc_id, hit.sentence.n)
         if key not in seen:
             seen.add(key)
-            out.append(hit)
+            doc = documents.get(hit.sentence.doc_id)
+            out.append(replace(hit, article=document_label(doc) if doc is not None else hit.sentence.doc_id))
 
     for hit in retrieval.hits:
         before, after = context_of(question, hit.sentence, index)
@@ -123,3 +126,17 @@ def cited_together(hits: Sequence[Hit], first: int) -> list[int]:
     rank = hits[first].rank
     context = [i for i, h in enumerate(hits) if i != first and h.context_for == rank and h.needed]
     return [first, *sorted(context, key=lambda i: (hits[i].sentence.doc_id, hits[i].sentence.n))]
+
+
+#: A question whose best sentence is at least this similar (cosine) is on the articles' topic: when it is
+#: not answered, the closest passages are offered as "related" (off-topic questions average about 0.2).
+ON_TOPIC = 0.3
+RELATED = 2
+
+
+def related(retrieval: Retrieval) -> tuple[Hit, ...]:
+    """For an abstention: the closest passages when the question is on topic, else nothing."""
+    hits = retrieval.hits
+    if not hits or max(h.dense for h in hits) < ON_TOPIC:
+        return ()
+    return hits[:RELATED]

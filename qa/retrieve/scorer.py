@@ -194,6 +194,8 @@ def rerank_set(stage1: NDArray[np.float32], next_index: NDArray[np.int64], top: 
     return np.array(chosen, dtype=np.int64)
 
 
+_LATE_PROBES = np.array([name.startswith("late_") for name in PROBE_FEATURES])
+
 #: Asks for the ``PROBE_FEATURES`` of the candidate at a position (the top one, once ranked).
 Probe = Callable[[int], "NDArray[np.float64]"]
 
@@ -257,6 +259,8 @@ def rank(
         order = np.argsort(-s1, kind="stable")
         model = weights.abstain_stage1
         probed = probe(int(order[0])) if probe is not None and len(order) else None
+        if probed is not None:  # stage 1 alone decides without token embeddings: its model never sees them
+            probed = np.where(_LATE_PROBES, 0.0, probed)
         ev = evidence(cand, s1[order], 0.0, probed)
         return Ranking(order, s1[order], model.confidence(ev), model.below, False, ev)
     x = np.hstack([cand.features[selected], late])

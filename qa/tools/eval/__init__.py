@@ -1,4 +1,5 @@
-"""``qa eval [DATASET]``: measure retrieval, answers and abstention on SQuAD 2.0, news QA or the seed-QA set.
+"""``qa eval [DATASET]``: measure retrieval, answers and abstention on SQuAD 2.0, news QA or the seed-QA set,
+or article extraction on a folder in the article-extraction benchmark's format (``qa.tools.eval.extraction``).
 
 News protocol: see ``qa.tools.eval.news`` (real news articles with quiz questions, each article alone
 and all in one library, through the real pipeline, held out by folds).
@@ -35,6 +36,7 @@ from qa.errors import MissingFileError, QAError
 from qa.retrieve.scorer import WEIGHTS_FILE
 from qa.tools.eval.data import BUNDLED_SEED_QA, Article, EvalDataError, load_squad
 from qa.tools.eval.embedder import eval_embedder
+from qa.tools.eval.extraction import extraction_report, is_benchmark, run_extraction
 from qa.tools.eval.news import is_news_file, load_news, run_news
 from qa.tools.eval.news import report as news_report
 from qa.tools.eval.report import report, write_json
@@ -42,6 +44,8 @@ from qa.tools.eval.run import run_seed_qa, run_squad
 
 
 def _detect(path: Path) -> str:
+    if is_benchmark(path):
+        return "article-extraction"
     if not path.is_file():
         raise MissingFileError(str(path))
     if path.suffix.lower() != ".jsonl":
@@ -75,6 +79,12 @@ def main(
     kind = _detect(path)
     if fit and kind != "squad2":
         raise EvalDataError(str(path), "weights are fitted on SQuAD files (news files join with --train)")
+    if kind == "article-extraction":
+        extraction = run_extraction(path)
+        print(extraction_report(extraction))
+        if json_out:
+            write_json(json_out, extraction)
+        return 0
     extra_paths = [Path(e) for e in extras]
     train_articles, train_names = _training(train, extra_paths)
     emb, note = eval_embedder(settings, embedder)
@@ -100,8 +110,9 @@ def cli(argv: Sequence[str] | None = None, prog: str = "qa eval") -> int:
     """``qa eval [DATASET] [--train FILE]... [--extra FILE]... [--conversations FILE] [--json OUT] [--fit]``:
     errors become messages and exit codes here."""
     p = argparse.ArgumentParser(prog=prog, description="Measure retrieval and abstention; --fit refits the weights.")
-    p.add_argument("dataset", nargs="?", help="a SQuAD 2.0 .json, news-QA .jsonl or seed-QA .jsonl file "
-                                              "(default: the bundled seed-article questions)")
+    p.add_argument("dataset", nargs="?", help="a SQuAD 2.0 .json, news-QA .jsonl or seed-QA .jsonl file (default: "
+                                              "the bundled seed-article questions), or an article-extraction "
+                                              "benchmark folder (html/<key>.html.gz + ground-truth.json)")
     p.add_argument("--train", action="append", default=[], help="a SQuAD or news-QA file whose articles join "
                                                                 "every fold's training data (repeatable)")
     p.add_argument("--extra", action="append", default=[], help="extra questions (JSON lines: doc_id, question, "
