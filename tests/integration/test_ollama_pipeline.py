@@ -105,7 +105,7 @@ def test_explicit_ollama_errors_propagate_from_the_pipeline(
     hung = fake_ollama(mode="hang")
     started = time.monotonic()
     with pytest.raises(GenerationTimeoutError):
-        seed_with(hung.host, timeout=1.0).ask("Who stayed in Washington?", llm="ollama:llama3.2")
+        seed_with(hung.host, timeout=1.0).ask("Who stayed in Washington despite the cancellation?", llm="ollama:llama3.2")
     assert time.monotonic() - started < 10
 
 
