@@ -126,6 +126,7 @@ class Settings:
     top_k: int
     max_question_chars: int
     max_file_bytes: int
+    lock_timeout: float = 600.0  # how long a second writer of one index waits for the first
     auth_user: str = "qa"
     auth_password: str = field(default="", repr=False)  # the chat's login (none when empty); never printed
 
@@ -145,6 +146,7 @@ def resolve(
     top_k: int | None = None,
     max_question_chars: int | None = None,
     max_file_mb: float | None = None,
+    lock_timeout: float | None = None,
     auth_user: str | None = None,
     auth_password: str | None = None,
 ) -> Settings:
@@ -178,6 +180,7 @@ def resolve(
         max_file_bytes=int(
             _number(_pick(max_file_mb, "QA_MAX_FILE_MB", 10), "max_file_mb", "QA_MAX_FILE_MB") * 1_000_000
         ),
+        lock_timeout=_number(_pick(lock_timeout, "QA_LOCK_TIMEOUT", 600.0), "lock_timeout", "QA_LOCK_TIMEOUT"),
         auth_user=str(_pick(auth_user, "QA_AUTH_USER", "qa")).strip(),
         auth_password=str(_pick(auth_password, "QA_AUTH_PASSWORD", "")),
     )

@@ -72,8 +72,9 @@ class IndexError_(QAError):
 
 
 class IndexNotFoundError(IndexError_):
-    def __init__(self, path: str) -> None:
-        super().__init__(f"No index at {path}. Build one with: qa index PATH... --index-dir {path}")
+    def __init__(self, path: str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"No index at {path}{extra}. Build one with: qa index PATH... --index-dir {path}")
 
 
 class IndexMismatchError(IndexError_):
@@ -88,6 +89,21 @@ class IndexCorruptError(IndexError_):
     def __init__(self, path: str, what: str) -> None:
         super().__init__(
             f"The index file {path} is damaged ({what}). Rebuild the index with: qa index PATH... --rebuild"
+        )
+
+
+class IndexWriteError(IndexError_):
+    """The index folder cannot be written: not a folder, not ours, read-only, or out of space."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(f"Cannot write the index at {path}: {what}")
+
+
+class IndexBusyError(IndexError_):
+    def __init__(self, path: str, holder: str, seconds: float) -> None:
+        super().__init__(
+            f"Another qa process{holder} has been writing the index at {path} for more than {seconds:g} s. "
+            "Wait for it to finish and run the command again, or raise QA_LOCK_TIMEOUT."
         )
 
 

@@ -6,6 +6,7 @@ This module only wires the stages; each stage's logic lives in its own package.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from qa.answer import ExtractiveGenerator, Generator, Selection, fallback_notice
 from qa.cite import build_answer
 from qa.embed import Embedder, make_embedder
 from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError
-from qa.index import FaissIndex, SentenceIndex, open_index
+from qa.index import FaissIndex, SentenceIndex, latest, open_index, writing
 from qa.ingest import read_documents
 from qa.question import HistoryLike, check_history, check_question
 from qa.retrieve import RetrievalConfig, Retriever, standalone_query
@@ -70,15 +71,18 @@ class Pipeline:
         """Index documents; with ``index_dir``, update the index there (unchanged documents are reused)."""
         settings = parts.get("settings") or config.resolve()
         embedder = parts.get("embedder") or make_embedder(settings=settings)
-        previous = None
-        if index_dir is not None and not rebuild:
-            try:
-                previous = open_index(Path(index_dir), expect_model=embedder.name)
-            except IndexNotFoundError:
+        if index_dir is None:
+            index = FaissIndex.build(documents, embedder, progress=progress)
+        else:  # read, add and save under the folder's write lock: a concurrent writer's documents stay
+            with writing(index_dir, timeout=settings.lock_timeout, on_wait=_notice if progress else None):
                 previous = None
-        index = FaissIndex.build(documents, embedder, previous=previous, progress=progress)
-        if index_dir is not None:
-            index.save(Path(index_dir))
+                if not rebuild:
+                    try:
+                        previous = open_index(Path(index_dir), expect_model=embedder.name)
+                    except IndexNotFoundError:
+                        previous = None
+                index = FaissIndex.build(documents, embedder, previous=previous, progress=progress)
+                index.save(Path(index_dir))
         parts["settings"], parts["embedder"] = settings, embedder
         return cls(index, index_dir=index_dir, **parts)
 
@@ -140,11 +144,20 @@ class Pipeline:
         return self.index.documents
 
     def add(self, documents: Sequence[Document], *, progress: bool = False) -> None:
-        """Add or update documents; the index on disk is replaced atomically."""
+        """Add or update documents; the index on disk is replaced atomically.
+
+        With an index on disk, the documents are added to what is there now (under its write lock), so
+        documents another process indexed meanwhile are kept, and seen here from then on.
+        """
         with self._lock:
-            index = self.index.with_documents(documents, self.embedder, progress=progress)
-            if self.index_dir is not None:
-                index.save(self.index_dir)
+            if self.index_dir is None:
+                index = self.index.with_documents(documents, self.embedder, progress=progress)
+            else:
+                wait = _notice if progress else None
+                with writing(self.index_dir, timeout=self.settings.lock_timeout, on_wait=wait):
+                    current = latest(self.index, self.index_dir)
+                    index = current.with_documents(documents, self.embedder, progress=progress)
+                    index.save(self.index_dir)
             self._retriever = self._retriever.with_index(index)
 
     # ----- asking ------------------------------------------------------------------------
@@ -216,6 +229,11 @@ class Pipeline:
                 final = item
         assert final is not None
         return final
+
+
+def _notice(message: str) -> None:
+    """Progress notes for a command line (the same stream as the progress bars)."""
+    print(f"note: {message}", file=sys.stderr, flush=True)
 
 
 _default: Pipeline | None = None
