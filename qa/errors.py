@@ -59,6 +59,17 @@ class UndecodableDocumentError(DocumentError):
         )
 
 
+class LinkedFileError(DocumentError):
+    def __init__(self, name: str, target: str = "") -> None:
+        if not target:
+            super().__init__(f"The file {name} is a link; an upload must be the file itself.")
+        else:
+            super().__init__(
+                f"The file {name} is a link to {target}, outside the folder it is in; qa does not follow links "
+                "out of the folders it indexes. Give the file's own path if you mean to index it."
+            )
+
+
 class FileTooLargeError(DocumentError):
     def __init__(self, name: str, size: int, limit: int) -> None:
         super().__init__(
