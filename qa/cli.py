@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -18,6 +19,24 @@ from qa.question import check_question
 
 #: Subcommands that are tools with their own argument parsers: ``qa eval ...``, ``qa bench ...``.
 TOOLS = {"eval": "qa.tools.eval", "bench": "qa.tools.bench"}
+#: What a terminal would act on instead of showing: control characters (escape sequences start with ESC or
+#: the 8-bit CSI), and the bidirectional controls that reorder what is shown.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: object) -> str:
+    """Text from an article, a model, a file name or an error, safe to print to a terminal.
+
+    >>> shown("red\\x1b[31m alert\\x07 and \\u202eevil")
+    'red[31m alert and evil'
+    """
+    return _UNPRINTABLE.sub("", str(text))
+
+
+def _json(value: object) -> str:
+    """JSON whose strings escape what ``shown`` removes (json escapes only the C0 controls itself)."""
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,15 +86,15 @@ def _ask(args: argparse.Namespace) -> int:
         pipe = Pipeline.default(settings=settings)
     result = pipe.ask(args.question, llm=settings.llm)
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        print(_json(result.to_json()))
         return 0
     if result.notice:
-        print(f"note: {result.notice}", file=sys.stderr)
-    print(result.text)
+        print(f"note: {shown(result.notice)}", file=sys.stderr)
+    print(shown(result.text))
     for c in result.citations:
-        print(f"  [{c.n}] {c.doc_id} {c.start}-{c.end}: {c.text}")
+        print(f"  [{c.n}] {shown(c.doc_id)} {c.start}-{c.end}: {shown(c.text)}")
     for span in result.unsupported:
-        print(f"  (unsupported: {span})")
+        print(f"  (unsupported: {shown(span)})")
     return 0
 
 
@@ -87,7 +106,7 @@ def _index(args: argparse.Namespace) -> int:
         args.paths, index_dir=settings.index_dir, settings=settings, rebuild=args.rebuild, progress=True
     )
     index = pipe.index
-    print(f"indexed {len(index.documents)} document(s), {len(index)} sentences, into {settings.index_dir}")
+    print(f"indexed {len(index.documents)} document(s), {len(index)} sentences, into {shown(settings.index_dir)}")
     return 0
 
 
@@ -111,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except QAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -13,6 +13,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qa.errors import ConfigError
 
@@ -80,14 +81,26 @@ def _number(value: object, name: str, env: str, *, whole: bool = False) -> float
     return number
 
 
+def _ollama_parser() -> Any:
+    """The ``ollama`` client's address parser. Importing ``ollama`` builds a default client from
+    ``OLLAMA_HOST``, which raises on an address like ``127.0.0.1:notaport`` before anything can say which
+    setting is wrong; so the variable is set aside while it is imported, and the address parsed here."""
+    saved = os.environ.pop("OLLAMA_HOST", None)
+    try:
+        from ollama._client import _parse_host
+    finally:
+        if saved is not None:
+            os.environ["OLLAMA_HOST"] = saved
+    return _parse_host
+
+
 def parse_ollama_host(host: str) -> str:
     """Complete an Ollama address exactly as the official ``ollama`` client does (its own parser).
 
     >>> parse_ollama_host("0.0.0.0"), parse_ollama_host("http://gpu-box")
     ('http://0.0.0.0:11434', 'http://gpu-box:80')
     """
-    from ollama._client import _parse_host  # the client's own parsing, so both mean the same server
-
+    _parse_host = _ollama_parser()  # the client's own parsing, so both mean the same server
     try:
         url = str(_parse_host(host.strip()))
     except ValueError as exc:

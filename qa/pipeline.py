@@ -19,7 +19,7 @@ from qa.embed import Embedder, make_embedder
 from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError
 from qa.index import FaissIndex, SentenceIndex, latest, open_index, writing
 from qa.ingest import read_documents
-from qa.question import HistoryLike, check_history, check_question
+from qa.question import HistoryLike, check_doc_ids, check_history, check_question
 from qa.retrieve import RetrievalConfig, Retriever, standalone_query
 from qa.types import ABSTAIN_TEXT, Answer, Document, Retrieval
 
@@ -167,7 +167,7 @@ class Pipeline:
     ) -> Retrieval:
         """The ranked sentences for a question, best first, and whether they answer it."""
         q = check_question(question, self.settings.max_question_chars)
-        return self._retriever.search(q, k or self.settings.top_k, doc_ids=doc_ids)
+        return self._retriever.search(q, k or self.settings.top_k, doc_ids=check_doc_ids(doc_ids))
 
     def _select(self, llm: str | None) -> Selection:
         if self.generator is not None and llm is None:
@@ -189,6 +189,7 @@ class Pipeline:
         """
         q = check_question(question, self.settings.max_question_chars)
         turns = check_history(history)
+        doc_ids = check_doc_ids(doc_ids)
         selection = self._select(llm)
         retrieval = self._retriever.search(standalone_query(q, turns), self.settings.top_k, doc_ids=doc_ids)
         generator, notice = selection.generator, selection.notice

@@ -18,7 +18,7 @@ import gradio as gr
 
 from qa.errors import ConfigError, QAError
 from qa.pipeline import Pipeline
-from qa.question import check_question
+from qa.question import check_doc_ids, check_question
 from qa.types import Answer
 
 from . import render
@@ -78,6 +78,7 @@ class ChatHandlers:
 
     def doc_filter(self, selected: Collection[str] | None) -> list[str] | None:
         """The documents a question is restricted to; None means all. Unknown ids are an error."""
+        selected = check_doc_ids(selected)
         if not selected:
             return None
         known = self.pipeline.documents

@@ -256,6 +256,7 @@ def writing(
             finally:
                 _depth[key] -= 1
             return
+        created = not root.exists()
         _prepare(root)
         try:
             fd = os.open(root / WRITE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -281,8 +282,20 @@ def writing(
                 _depth[key] = 0
         finally:
             os.close(fd)  # releases the flock
+            if created and not (root / MANIFEST).exists():  # nothing was saved: leave no empty index behind
+                _remove_empty(root)
     finally:
         lock.release()
+
+
+def _remove_empty(root: Path) -> None:
+    """Remove a folder this module created and nothing was saved into (its lock files only)."""
+    try:
+        for name in SERVICE_FILES:
+            (root / name).unlink(missing_ok=True)
+        root.rmdir()
+    except OSError:
+        pass  # something else is in it now: leave it
 
 
 def _flock(fd: int, how: int, seconds: float) -> bool:
