@@ -140,6 +140,8 @@ class Settings:
     max_question_chars: int
     max_file_bytes: int
     lock_timeout: float = 600.0  # how long a second writer of one index waits for the first
+    answer_timeout: float = 180.0  # the longest a model may take over one whole answer
+    max_answer_chars: int = 20_000  # the most characters a model may send for one answer
     auth_user: str = "qa"
     auth_password: str = field(default="", repr=False)  # the chat's login (none when empty); never printed
 
@@ -160,6 +162,8 @@ def resolve(
     max_question_chars: int | None = None,
     max_file_mb: float | None = None,
     lock_timeout: float | None = None,
+    answer_timeout: float | None = None,
+    max_answer_chars: int | None = None,
     auth_user: str | None = None,
     auth_password: str | None = None,
 ) -> Settings:
@@ -194,6 +198,10 @@ def resolve(
             _number(_pick(max_file_mb, "QA_MAX_FILE_MB", 10), "max_file_mb", "QA_MAX_FILE_MB") * 1_000_000
         ),
         lock_timeout=_number(_pick(lock_timeout, "QA_LOCK_TIMEOUT", 600.0), "lock_timeout", "QA_LOCK_TIMEOUT"),
+        answer_timeout=_number(_pick(answer_timeout, "QA_ANSWER_TIMEOUT", 180.0), "answer_timeout",
+                               "QA_ANSWER_TIMEOUT"),
+        max_answer_chars=int(_number(_pick(max_answer_chars, "QA_MAX_ANSWER_CHARS", 20_000), "max_answer_chars",
+                                     "QA_MAX_ANSWER_CHARS", whole=True)),
         auth_user=str(_pick(auth_user, "QA_AUTH_USER", "qa")).strip(),
         auth_password=str(_pick(auth_password, "QA_AUTH_PASSWORD", "")),
     )

@@ -144,6 +144,22 @@ class GenerationTimeoutError(LLMError):
         )
 
 
+class AnswerTimeoutError(LLMError):
+    def __init__(self, host: str, seconds: float) -> None:
+        super().__init__(
+            f"Ollama at {host} was still answering after {seconds:g} s, so the answer was stopped. Try again, "
+            "ask a narrower question, or raise QA_ANSWER_TIMEOUT."
+        )
+
+
+class AnswerTooLongError(LLMError):
+    def __init__(self, host: str, limit: int) -> None:
+        super().__init__(
+            f"Ollama at {host} sent more than {limit:,} characters, so the answer was stopped. Try again, or "
+            "raise QA_MAX_ANSWER_CHARS."
+        )
+
+
 class GenerationInterruptedError(LLMError):
     def __init__(self, host: str, detail: str = "") -> None:
         extra = f": {detail}" if detail else ""
