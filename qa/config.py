@@ -142,6 +142,7 @@ class Settings:
     lock_timeout: float = 600.0  # how long a second writer of one index waits for the first
     answer_timeout: float = 180.0  # the longest a model may take over one whole answer
     max_answer_chars: int = 20_000  # the most characters a model may send for one answer
+    allowed_hosts: tuple[str, ...] = ()  # more names the chat may be called by (Host header), e.g. a proxy's
     auth_user: str = "qa"
     auth_password: str = field(default="", repr=False)  # the chat's login (none when empty); never printed
 
@@ -164,6 +165,7 @@ def resolve(
     lock_timeout: float | None = None,
     answer_timeout: float | None = None,
     max_answer_chars: int | None = None,
+    allowed_hosts: str | None = None,
     auth_user: str | None = None,
     auth_password: str | None = None,
 ) -> Settings:
@@ -202,6 +204,8 @@ def resolve(
                                "QA_ANSWER_TIMEOUT"),
         max_answer_chars=int(_number(_pick(max_answer_chars, "QA_MAX_ANSWER_CHARS", 20_000), "max_answer_chars",
                                      "QA_MAX_ANSWER_CHARS", whole=True)),
+        allowed_hosts=tuple(h.strip() for h in str(_pick(allowed_hosts, "QA_ALLOWED_HOSTS", "")).split(",")
+                            if h.strip()),
         auth_user=str(_pick(auth_user, "QA_AUTH_USER", "qa")).strip(),
         auth_password=str(_pick(auth_password, "QA_AUTH_PASSWORD", "")),
     )

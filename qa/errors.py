@@ -160,6 +160,13 @@ class AnswerTooLongError(LLMError):
         )
 
 
+class ModelBusyError(LLMError):
+    def __init__(self, slots: int) -> None:
+        super().__init__(
+            f"All {slots} of this chat's model slots are answering other questions. Try again in a moment."
+        )
+
+
 class GenerationInterruptedError(LLMError):
     def __init__(self, host: str, detail: str = "") -> None:
         extra = f": {detail}" if detail else ""

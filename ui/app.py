@@ -8,6 +8,7 @@ No ``from __future__ import annotations`` here: ``gr.api`` reads the ``ask`` fun
 hints at runtime to describe the endpoint.
 """
 
+import dataclasses
 import html
 import logging
 import weakref
@@ -23,6 +24,7 @@ from qa.types import Answer
 
 from . import render
 from .assets import SCROLL_TO_FIRST_CITATION
+from .slots import RESERVED, ModelSlots
 from .uploads import read_uploads
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,11 @@ QUEUE_SIZE = 256  # waiting requests beyond this are refused with "queue full"
 HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
 SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
 UPLOAD_SUFFIXES = [".txt", ".md", ".html", ".htm"]
+REPLACE_LABEL = "Replace documents that have the same name (for every user of this chat)"
+REPLACE_REFUSED = (
+    "A different document with this name is already indexed, and everyone using this chat asks about it. "
+    f"Rename the file to add it as a new document, or tick \u201c{REPLACE_LABEL}\u201d to replace it."
+)
 
 class ChatTurn(TypedDict):
     """One chat message as the session keeps it: what the pipeline sees and what the user sees."""
@@ -59,6 +66,13 @@ def _chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
     return [{"role": t["role"], "content": t["display"]} for t in turns]
 
 
+def _noticed(answer: Answer, notice: str | None) -> Answer:
+    """The answer with one more notice for the user (kept with any it has)."""
+    if not notice:
+        return answer
+    return dataclasses.replace(answer, notice=f"{answer.notice} {notice}" if answer.notice else notice)
+
+
 def _error_message(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, QAError) else "Something went wrong on the server; the log has the details."
 
@@ -66,10 +80,11 @@ def _error_message(exc: BaseException) -> str:
 class ChatHandlers:
     """The event handlers of one app, bound to its pipeline (shared by all sessions)."""
 
-    def __init__(self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int) -> None:
+    def __init__(self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, model_slots: int = 6) -> None:
         self.pipeline = pipeline
         self.llm = llm
         self.max_file_bytes = max_file_bytes
+        self.slots = ModelSlots(model_slots)
 
     # ----- documents -----------------------------------------------------------------
 
@@ -97,15 +112,33 @@ class ChatHandlers:
         return gr.update(choices=choices, value=keep), render.documents_summary(self.pipeline.documents)
 
     def upload(
-        self, files: list[str] | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS
+        self,
+        files: list[str] | None,
+        selected: list[str] | None,
+        replace: bool = False,
+        progress: gr.Progress = _UPLOAD_PROGRESS,
     ) -> tuple[str, Any, Any, str]:
-        """Validate uploaded files, then embed and index the good ones; every rejection is explained."""
+        """Validate uploaded files, then embed and index the good ones; every rejection is explained.
+
+        A file named like a document already indexed replaces it for every user of the chat, so that
+        happens only when ``replace`` is ticked; otherwise it is refused (an identical file is a no-op).
+        """
         if not files:
             choices_update, summary = self.refresh_documents(selected)
             return "", choices_update, None, summary
         progress(0.05, desc=f"Reading {len(files)} file(s)")
         report = read_uploads([(str(f), None) for f in files], max_bytes=self.max_file_bytes)
         lines: list[str] = []
+        known = self.pipeline.documents
+        for doc in [d for d in report.accepted if d.doc_id in known]:
+            report.accepted.remove(doc)
+            if known[doc.doc_id].text == doc.text:
+                lines.append(f'<div class="qa-status qa-ok"><strong>{render.escape(doc.doc_id)}</strong> is '
+                             "already indexed, unchanged.</div>")
+            elif replace is True:
+                report.accepted.append(doc)
+            else:
+                report.rejected.append((doc.doc_id, REPLACE_REFUSED))
         if report.accepted:
             names = ", ".join(d.doc_id for d in report.accepted)
             progress(0.2, desc=f"Embedding and indexing {names}")
@@ -168,13 +201,14 @@ class ChatHandlers:
         final: Answer | None = None
         try:
             doc_ids = self.doc_filter(selected)
-            for item in self.pipeline.stream(q, history, llm=self.llm, doc_ids=doc_ids):
-                if isinstance(item, Answer):
-                    final = item
-                    continue
-                text += item
-                reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
-                yield gr.update(), _chat_messages(turns), turns, gr.update(), gr.update()
+            with self.slots.choose(self.pipeline, self.llm) as (llm, notice):
+                for item in self.pipeline.stream(q, history, llm=llm, doc_ids=doc_ids):
+                    if isinstance(item, Answer):
+                        final = _noticed(item, notice)
+                        continue
+                    text += item
+                    reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
+                    yield gr.update(), _chat_messages(turns), turns, gr.update(), gr.update()
         except Exception as exc:
             if not isinstance(exc, QAError):
                 log.exception("answering %r failed", q[:200])
@@ -207,7 +241,9 @@ class ChatHandlers:
     ) -> dict[str, Any]:
         """Answer one question about the indexed articles; errors come back as the message to show."""
         try:
-            answer = self.pipeline.ask(question, history, llm=self.llm, doc_ids=self.doc_filter(doc_ids))
+            with self.slots.choose(self.pipeline, self.llm) as (llm, notice):
+                answer = _noticed(self.pipeline.ask(question, history, llm=llm, doc_ids=self.doc_filter(doc_ids)),
+                                  notice)
         except Exception as exc:
             if not isinstance(exc, QAError):
                 log.exception("API ask failed")
@@ -242,7 +278,8 @@ def build_app(
 ) -> gr.Blocks:
     """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits."""
     limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
-    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit)
+    # answers by the model may take all answer slots but RESERVED: those stay free for quick answers
+    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, model_slots=concurrency_limit - RESERVED)
     mb = f"{limit / 1e6:g}"
     demo = gr.Blocks(title=title, analytics_enabled=False)
     with demo:
@@ -302,6 +339,7 @@ def build_app(
                         type="filepath",
                         elem_id="qa-upload",
                     )
+                    replace = gr.Checkbox(False, label=REPLACE_LABEL, elem_id="qa-upload-replace")
                     upload_status = gr.HTML("", elem_id="qa-upload-status")
 
         chat_io: dict[str, Any] = {
@@ -333,7 +371,7 @@ def build_app(
         ).then(**scroll)
         upload.upload(
             h.upload,
-            inputs=[upload, doc_filter],
+            inputs=[upload, doc_filter, replace],
             outputs=[upload_status, doc_filter, upload, doc_summary],
             concurrency_limit=1,
             concurrency_id="index",

@@ -129,12 +129,24 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 def read_documents(paths: Iterable[str | Path], *, max_bytes: int) -> list[Document]:
     """Read every file first, so one bad file fails the whole batch before anything is written."""
     docs = [read_document(p, max_bytes=max_bytes) for p in expand_paths(paths)]
-    seen: dict[str, str] = {}
+    seen: set[str] = set()
     unique: list[Document] = []
     for doc in docs:
-        doc_id = doc.doc_id
-        if doc_id in seen:
-            doc_id = doc.source
-        seen[doc_id] = doc.source
+        doc_id = _unseen_id(doc, seen)
+        seen.add(doc_id)
         unique.append(Document(doc_id=doc_id, text=doc.text, source=doc.source))
     return unique
+
+
+def _unseen_id(doc: Document, seen: set[str]) -> str:
+    """The document's name, or enough of its folders to tell it apart (``b/x.txt``); never an absolute
+    path, which would show where files live on the server to anyone using the chat."""
+    parts = Path(doc.source).parts
+    for depth in range(1, len(parts) + 1):
+        tail = "/".join(p for p in parts[-depth:] if p not in ("/", "\\") and not p.endswith(":\\"))
+        if tail and tail not in seen:
+            return tail
+    n = 2
+    while f"{doc.doc_id} ({n})" in seen:
+        n += 1
+    return f"{doc.doc_id} ({n})"
