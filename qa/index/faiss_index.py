@@ -203,9 +203,14 @@ class FaissIndex(SentenceIndex):
                 raise
             folder.commit()
         self._saved = (root.resolve(), {info["name"]: info for info in files.values()})
-        if tokens is not None:
+        if tokens is not None:  # from now on memory-mapped, as a loaded index has them: no copy in memory
             block_names = [files[f"token_codes_{b}"]["name"] for b in range(len(tokens.blocks))]
-            self.tokens = TokenTable(tokens.blocks, tokens.spans, block_names)
+            blocks = [
+                (np.load(root / files[f"token_codes_{b}"]["name"], mmap_mode="r", allow_pickle=False),
+                 np.load(root / files[f"token_scales_{b}"]["name"], mmap_mode="r", allow_pickle=False))
+                for b in range(len(tokens.blocks))
+            ]
+            self.tokens = TokenTable(blocks, tokens.spans, block_names)
 
     def _planned_files(
         self, root: Path, gen: str
