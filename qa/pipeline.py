@@ -16,12 +16,13 @@ from qa import config
 from qa.answer import ExtractiveGenerator, Generator, Selection, fallback_notice, select_generator
 from qa.cite import build_answer
 from qa.embed import Embedder, make_embedder
-from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError
+from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError, UnknownDocumentError
 from qa.index import FaissIndex, SentenceIndex, latest, open_index, writing
 from qa.ingest import read_documents
+from qa.ingest.dedupe import describe_additions
 from qa.question import HistoryLike, check_doc_ids, check_history, check_question
 from qa.retrieve import RetrievalConfig, Retriever, standalone_query
-from qa.types import ABSTAIN_TEXT, Answer, Document, Retrieval
+from qa.types import ABSTAIN_TEXT, Answer, Document, IndexChange, Retrieval
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -108,11 +109,14 @@ class Pipeline:
         *,
         rebuild: bool = False,
         progress: bool = False,
+        base: str | os.PathLike[str] | None = None,
         **parts: Unpack[Parts],
     ) -> Pipeline:
-        """Read ``.txt``, ``.md`` and ``.html`` files (or folders of them) and index them."""
+        """Read ``.txt``, ``.md``, ``.html`` and ``.pdf`` files (or folders of them) and index them; a file's
+        id is its path relative to ``base`` (default: the current directory)."""
         settings = parts["settings"] = parts.get("settings") or config.resolve()
-        docs = read_documents([Path(p) for p in paths], max_bytes=settings.max_file_bytes)
+        docs = read_documents([Path(p) for p in paths], max_bytes=settings.max_file_bytes,
+                              base=Path(base) if base is not None else None)
         return cls.from_documents(docs, index_dir=index_dir, rebuild=rebuild, progress=progress, **parts)
 
     @classmethod
@@ -131,7 +135,7 @@ class Pipeline:
         try:
             return cls.load(settings.index_dir, **parts)
         except IndexNotFoundError:
-            return cls.from_paths([settings.seeds_dir], index_dir=settings.index_dir, **parts)
+            return cls.from_paths([settings.seeds_dir], index_dir=settings.index_dir, base=settings.seeds_dir, **parts)
 
     # ----- the corpus --------------------------------------------------------------------
 
@@ -143,22 +147,61 @@ class Pipeline:
     def documents(self) -> Mapping[str, Document]:
         return self.index.documents
 
-    def add(self, documents: Sequence[Document], *, progress: bool = False) -> None:
-        """Add or update documents; the index on disk is replaced atomically.
+    def add(self, documents: Sequence[Document], *, progress: bool = False) -> IndexChange:
+        """Add or update documents; the index on disk is replaced atomically. Says which documents were
+        added, which replaced one of the same id, which were unchanged, and which are near-duplicates.
 
         With an index on disk, the documents are added to what is there now (under its write lock), so
         documents another process indexed meanwhile are kept, and seen here from then on.
         """
         with self._lock:
             if self.index_dir is None:
-                index = self.index.with_documents(documents, self.embedder, progress=progress)
+                change, index = self._with_added(self.index, documents, progress)
             else:
                 wait = _notice if progress else None
                 with writing(self.index_dir, timeout=self.settings.lock_timeout, on_wait=wait):
                     current = latest(self.index, self.index_dir)
-                    index = current.with_documents(documents, self.embedder, progress=progress)
+                    change, index = self._with_added(current, documents, progress)
+                    if index is not current:
+                        index.save(self.index_dir)
+            if index is not self.index:
+                self._retriever = self._retriever.with_index(index)
+            return change
+
+    def _with_added(
+        self, current: SentenceIndex, documents: Sequence[Document], progress: bool
+    ) -> tuple[IndexChange, SentenceIndex]:
+        """What adding ``documents`` to ``current`` changes, and the index with them (``current`` itself when
+        nothing is new: nothing embedded, nothing written)."""
+        before = current.documents
+        change = describe_additions(before, documents)
+        restated = [d for d in documents if d.doc_id in change.unchanged and d != before[d.doc_id]]
+        if not change.added and not change.replaced and not restated:
+            return change, current
+        # (documents with the same text and new metadata, e.g. a feed entry's revision, embed nothing)
+        return change, current.with_documents(documents, self.embedder, progress=progress)
+
+    def remove(self, doc_ids: Sequence[str]) -> IndexChange:
+        """Remove documents (nothing is embedded again); the index on disk is replaced atomically, so the
+        previous one stays loadable until the switch. Unknown ids are refused before anything changes.
+        With an index on disk, under its write lock and from what is there now, as ``add``."""
+        ids = list(dict.fromkeys(doc_ids))
+        with self._lock:
+            if self.index_dir is None:
+                _check_known(ids, self.index)
+                index = self.index.without_documents(ids, self.embedder)
+            else:
+                with writing(self.index_dir, timeout=self.settings.lock_timeout):
+                    current = latest(self.index, self.index_dir)
+                    _check_known(ids, current)
+                    index = current.without_documents(ids, self.embedder)
                     index.save(self.index_dir)
             self._retriever = self._retriever.with_index(index)
+            return IndexChange(removed=tuple(ids))
+
+    def check_doc_ids(self, doc_ids: Collection[str] | None) -> None:
+        """Refuse ids that are not in the index (``qa ask --doc``, ``qa remove``, the chat's filter)."""
+        _check_known(doc_ids, self.index)
 
     # ----- asking ------------------------------------------------------------------------
 
@@ -167,7 +210,9 @@ class Pipeline:
     ) -> Retrieval:
         """The ranked sentences for a question, best first, and whether they answer it."""
         q = check_question(question, self.settings.max_question_chars)
-        return self._retriever.search(q, k or self.settings.top_k, doc_ids=check_doc_ids(doc_ids))
+        doc_ids = check_doc_ids(doc_ids)
+        self.check_doc_ids(doc_ids)
+        return self._retriever.search(q, k or self.settings.top_k, doc_ids=doc_ids)
 
     def _select(self, llm: str | None) -> Selection:
         if self.generator is not None and llm is None:
@@ -190,8 +235,10 @@ class Pipeline:
         q = check_question(question, self.settings.max_question_chars)
         turns = check_history(history)
         doc_ids = check_doc_ids(doc_ids)
+        self.check_doc_ids(doc_ids)
         selection = self._select(llm)
-        retrieval = self._retriever.search(standalone_query(q, turns), self.settings.top_k, doc_ids=doc_ids)
+        retriever = self._retriever  # one snapshot of the index for the whole answer
+        retrieval = retriever.search(standalone_query(q, turns), self.settings.top_k, doc_ids=doc_ids)
         generator, notice = selection.generator, selection.notice
         if retrieval.abstains:
             yield ABSTAIN_TEXT
@@ -212,7 +259,7 @@ class Pipeline:
                 yield delta
         yield build_answer(
             q, "".join(parts), hits, backend=generator.name, notice=notice,
-            embedder=self.embedder if generator.writes_free_text else None,
+            embedder=self.embedder if generator.writes_free_text else None, documents=retriever.index.documents,
         )
 
     def ask(
@@ -230,6 +277,12 @@ class Pipeline:
                 final = item
         assert final is not None
         return final
+
+
+def _check_known(doc_ids: Collection[str] | None, index: SentenceIndex) -> None:
+    missing = sorted(set(doc_ids or ()) - set(index.documents))
+    if missing:
+        raise UnknownDocumentError(missing, len(index.documents))
 
 
 def _notice(message: str) -> None:

@@ -18,14 +18,16 @@ from typing import Any, TypedDict
 import gradio as gr
 
 from qa.errors import ConfigError, QAError
+from qa.ingest.fetch import fetch_policy
 from qa.pipeline import Pipeline
 from qa.question import check_doc_ids, check_question
 from qa.types import Answer
 
 from . import render
 from .assets import SCROLL_TO_FIRST_CITATION
+from .documents import DocumentHandlers, Panel
+from .names import names_of
 from .slots import RESERVED, ModelSlots
-from .uploads import read_uploads
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,7 @@ DEFAULT_CONCURRENCY = 8  # answers computed at once; the rest wait in the queue
 QUEUE_SIZE = 256  # waiting requests beyond this are refused with "queue full"
 HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
 SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
-UPLOAD_SUFFIXES = [".txt", ".md", ".html", ".htm"]
-REPLACE_LABEL = "Replace documents that have the same name (for every user of this chat)"
-REPLACE_REFUSED = (
-    "A different document with this name is already indexed, and everyone using this chat asks about it. "
-    f"Rename the file to add it as a new document, or tick \u201c{REPLACE_LABEL}\u201d to replace it."
-)
+UPLOAD_SUFFIXES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 
 class ChatTurn(TypedDict):
     """One chat message as the session keeps it: what the pipeline sees and what the user sees."""
@@ -80,16 +77,22 @@ def _error_message(exc: BaseException) -> str:
 class ChatHandlers:
     """The event handlers of one app, bound to its pipeline (shared by all sessions)."""
 
-    def __init__(self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, model_slots: int = 6) -> None:
+    def __init__(
+        self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, remote: bool = False, model_slots: int = 6
+    ) -> None:
         self.pipeline = pipeline
         self.llm = llm
         self.max_file_bytes = max_file_bytes
         self.slots = ModelSlots(model_slots)
+        settings = pipeline.settings
+        self.docs = DocumentHandlers(pipeline, max_file_bytes=max_file_bytes,
+                                     policy=lambda: fetch_policy(settings, served_remotely=remote))
 
     # ----- documents -----------------------------------------------------------------
 
-    def doc_choices(self) -> list[str]:
-        return sorted(self.pipeline.documents)
+    def doc_choices(self) -> list[tuple[str, str]]:
+        """The document list: ``(label, id)``, labelled "Title — Outlet, 6 Feb 2018"."""
+        return self.docs.choices()
 
     def doc_filter(self, selected: Collection[str] | None) -> list[str] | None:
         """The documents a question is restricted to; None means all. Unknown ids are an error."""
@@ -97,75 +100,30 @@ class ChatHandlers:
         if not selected:
             return None
         known = self.pipeline.documents
-        missing = [d for d in selected if d not in known]
+        ids = names_of(known).doc_ids(selected)  # the names the chat shows (no server paths), or ids
+        missing = [name for name, d in zip(selected, ids, strict=True) if d not in known]
         if missing:
             raise ConfigError(
                 f"Not in the index: {', '.join(sorted(missing))}. Choose from the document list "
                 f"({len(known)} indexed) or upload the file first."
             )
-        return list(dict.fromkeys(selected))
+        return list(dict.fromkeys(ids))
 
     def refresh_documents(self, selected: list[str] | None = None) -> tuple[Any, str]:
         """Document list and summary, keeping the still-valid part of the user's selection."""
-        choices = self.doc_choices()
-        keep = [d for d in (selected or []) if d in self.pipeline.documents]
-        return gr.update(choices=choices, value=keep), render.documents_summary(self.pipeline.documents)
+        _, choices, summary, *_ = self.docs.panel("", selected)
+        return choices, summary
 
     def upload(
-        self,
-        files: list[str] | None,
-        selected: list[str] | None,
-        replace: bool = False,
-        progress: gr.Progress = _UPLOAD_PROGRESS,
-    ) -> tuple[str, Any, Any, str]:
-        """Validate uploaded files, then embed and index the good ones; every rejection is explained.
+        self, files: list[str] | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS
+    ) -> Panel:
+        """Validate uploaded files, then embed and index the good ones; every rejection is explained, and a
+        file that would replace an indexed document waits for the user's confirmation."""
+        return self.docs.upload(files, selected, progress)
 
-        A file named like a document already indexed replaces it for every user of the chat, so that
-        happens only when ``replace`` is ticked; otherwise it is refused (an identical file is a no-op).
-        """
-        if not files:
-            choices_update, summary = self.refresh_documents(selected)
-            return "", choices_update, None, summary
-        progress(0.05, desc=f"Reading {len(files)} file(s)")
-        report = read_uploads([(str(f), None) for f in files], max_bytes=self.max_file_bytes)
-        lines: list[str] = []
-        known = self.pipeline.documents
-        for doc in [d for d in report.accepted if d.doc_id in known]:
-            report.accepted.remove(doc)
-            if known[doc.doc_id].text == doc.text:
-                lines.append(f'<div class="qa-status qa-ok"><strong>{render.escape(doc.doc_id)}</strong> is '
-                             "already indexed, unchanged.</div>")
-            elif replace is True:
-                report.accepted.append(doc)
-            else:
-                report.rejected.append((doc.doc_id, REPLACE_REFUSED))
-        if report.accepted:
-            names = ", ".join(d.doc_id for d in report.accepted)
-            progress(0.2, desc=f"Embedding and indexing {names}")
-            try:
-                before = set(self.pipeline.documents)
-                self.pipeline.add(report.accepted, progress=True)
-            except (QAError, OSError) as exc:
-                log.exception("indexing an upload failed")
-                msg = str(exc) if isinstance(exc, QAError) else f"Could not write the index ({exc}). Try again."
-                lines.append(
-                    f'<div class="qa-status qa-error" role="alert"><strong>Error:</strong> {render.escape(msg)}</div>'
-                )
-            else:
-                for d in report.accepted:
-                    verb = "Updated" if d.doc_id in before else "Added"
-                    lines.append(
-                        f'<div class="qa-status qa-ok">{verb} <strong>{render.escape(d.doc_id)}</strong> '
-                        f"({len(d.text):,} characters).</div>"
-                    )
-        for name, reason in report.rejected:
-            lines.append(
-                f'<div class="qa-status qa-error" role="alert">Rejected '
-                f"<strong>{render.escape(name)}</strong>: {render.escape(reason)}</div>"
-            )
-        progress(1.0, desc="Done")
-        choices_update, summary = self.refresh_documents(selected)
-        return "".join(lines), choices_update, None, summary
+    def add_link(self, url: str | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS) -> Panel:
+        """Fetch a page or a feed by its link and index it (the chat's "add by link" box)."""
+        return self.docs.add_link(url, selected, progress)
 
     # ----- chat ----------------------------------------------------------------------
 
@@ -220,10 +178,12 @@ class ChatHandlers:
             return
         if final is None:  # the pipeline always ends with an Answer; be safe anyway
             final = Answer(question=q, text=text, abstained=False)
+        names = names_of(self.pipeline.documents)
+        final = names.answer(final)  # citations name documents as the chat does: never by a server path
         reply["content"] = final.text
         reply["display"] = render.message_markdown(final)
         reply["answer"] = final
-        sources = render.render_sources(self.pipeline.documents, final)
+        sources = render.render_sources(names.documents, final)
         yield gr.update(), _chat_messages(turns), turns, sources, render.status_html(final)
 
     def show_message_sources(self, turns: list[ChatTurn] | None, evt: gr.SelectData) -> tuple[Any, Any]:
@@ -234,7 +194,7 @@ class ChatHandlers:
         answer = turns[index]["answer"]
         if answer is None:
             return gr.update(), gr.update()
-        return render.render_sources(self.pipeline.documents, answer), render.status_html(answer)
+        return render.render_sources(names_of(self.pipeline.documents).documents, answer), render.status_html(answer)
 
     def ask(
         self, question: str, doc_ids: list[str] | None = None, history: list[dict[str, str]] | None = None
@@ -248,7 +208,7 @@ class ChatHandlers:
             if not isinstance(exc, QAError):
                 log.exception("API ask failed")
             raise gr.Error(html.escape(_error_message(exc), quote=False), print_exception=False) from exc
-        return answer.to_json()
+        return names_of(self.pipeline.documents).answer(answer).to_json()
 
 
 def _ask_endpoint(handlers: ChatHandlers) -> Callable[..., dict[str, Any]]:
@@ -275,11 +235,13 @@ def build_app(
     max_file_bytes: int | None = None,
     concurrency_limit: int = DEFAULT_CONCURRENCY,
     title: str = "News QA",
+    remote: bool = False,
 ) -> gr.Blocks:
-    """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits."""
+    """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits.
+    ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``)."""
     limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
     # answers by the model may take all answer slots but RESERVED: those stay free for quick answers
-    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, model_slots=concurrency_limit - RESERVED)
+    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote, model_slots=concurrency_limit - RESERVED)
     mb = f"{limit / 1e6:g}"
     demo = gr.Blocks(title=title, analytics_enabled=False)
     with demo:
@@ -321,6 +283,7 @@ def build_app(
                     clear = gr.Button("New chat", size="sm", variant="stop", elem_id="qa-clear")
             with gr.Column(scale=4, min_width=320):
                 sources = gr.HTML(render.EMPTY_SOURCES_HTML, elem_id="qa-sources", label="Sources", container=True)
+        pending = gr.State(None)  # documents waiting for "Replace" (per session)
         with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -331,16 +294,25 @@ def build_app(
                         elem_id="qa-doc-filter",
                     )
                     doc_summary = gr.Markdown(render.documents_summary(pipeline.documents), elem_id="qa-doc-summary")
+                    remove = gr.Button("Remove ticked documents", size="sm", variant="secondary", elem_id="qa-remove")
                 with gr.Column(scale=1):
                     upload = gr.File(
-                        label=f"Add documents: .txt, .md or .html, up to {mb} MB each",
+                        label=f"Add documents: .txt, .md, .html or .pdf, up to {mb} MB each",
                         file_count="multiple",
                         file_types=UPLOAD_SUFFIXES,
                         type="filepath",
                         elem_id="qa-upload",
                     )
-                    replace = gr.Checkbox(False, label=REPLACE_LABEL, elem_id="qa-upload-replace")
+                    with gr.Row(equal_height=True):
+                        link = gr.Textbox(show_label=False, placeholder="Add by link: https://… (an article or an "
+                                          "RSS/Atom feed)", elem_id="qa-link", scale=5, max_lines=1)
+                        add_link = gr.Button("Add link", elem_id="qa-add-link", scale=1, min_width=90)
                     upload_status = gr.HTML("", elem_id="qa-upload-status")
+                    with gr.Column(visible=False, elem_id="qa-confirm") as confirm_row:
+                        confirm_msg = gr.HTML("", elem_id="qa-confirm-message")
+                        with gr.Row():
+                            replace = gr.Button("Replace", size="sm", variant="stop", elem_id="qa-replace")
+                            keep = gr.Button("Keep the indexed one", size="sm", elem_id="qa-keep")
 
         chat_io: dict[str, Any] = {
             "fn": h.respond,
@@ -369,15 +341,20 @@ def build_app(
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"
         ).then(**scroll)
-        upload.upload(
-            h.upload,
-            inputs=[upload, doc_filter, replace],
-            outputs=[upload_status, doc_filter, upload, doc_summary],
-            concurrency_limit=1,
-            concurrency_id="index",
-            api_name="upload",
-            show_progress="full",
+        panel = [upload_status, doc_filter, doc_summary, pending, confirm_row, confirm_msg]
+        index_io: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "index", "show_progress": "full"}
+        upload.upload(h.upload, inputs=[upload, doc_filter], outputs=panel, api_name="upload", **index_io).then(
+            lambda: None, outputs=[upload], queue=False, api_visibility="private"
         )
+        link_io: dict[str, Any] = {"inputs": [link, doc_filter], "outputs": panel, **index_io}
+        add_link.click(h.add_link, api_name="add_link", **link_io).then(
+            lambda: "", outputs=[link], queue=False, api_visibility="private"
+        )
+        link.submit(h.add_link, api_visibility="private", **link_io)
+        replace.click(h.docs.confirm, inputs=[pending, doc_filter], outputs=panel, api_visibility="private",
+                      **index_io)
+        keep.click(h.docs.cancel, inputs=[pending, doc_filter], outputs=panel, api_visibility="private", queue=False)
+        remove.click(h.docs.remove, inputs=[doc_filter], outputs=panel, api_name="remove", **index_io)
         demo.load(h.refresh_documents, inputs=[doc_filter], outputs=[doc_filter, doc_summary], api_visibility="private")
         gr.api(  # type: ignore[attr-defined]
             _ask_endpoint(h), api_name="ask", concurrency_limit=concurrency_limit, concurrency_id="answer"

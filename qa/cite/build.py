@@ -11,13 +11,13 @@ dropped). An answer that opens with such a sentence and cites nothing else absta
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from qa.cite.claims import is_abstention, split_claims
 from qa.cite.markers import MARKER, cited_numbers, dedupe, format_markers, parse_numbers, renumber, strip_markers
 from qa.cite.support import Claim, verify
-from qa.types import ABSTAIN_TEXT, Answer, Citation, Hit
+from qa.types import ABSTAIN_TEXT, Answer, Citation, Document, Hit
 
 if TYPE_CHECKING:
     from qa.embed import Embedder
@@ -50,8 +50,10 @@ def build_answer(
     notice: str | None = None,
     embedder: Embedder | None = None,
     check: bool | None = None,
+    documents: Mapping[str, Document] | None = None,
 ) -> Answer:
-    """Check and renumber the generator's markers; ``check`` the claims (default: when an embedder is given)."""
+    """Check and renumber the generator's markers; ``check`` the claims (default: when an embedder is given).
+    ``documents`` give each citation its document's title, outlet, date and URL."""
     if not sources or not text.strip():
         return Answer(question=question, text=ABSTAIN_TEXT, abstained=True, backend=backend, notice=notice)
     k = len(sources)
@@ -88,7 +90,12 @@ def build_answer(
     for new_n, old_n in enumerate(order, start=1):
         hit = sources[old_n - 1]
         s = hit.sentence
-        citations.append(Citation(n=new_n, doc_id=s.doc_id, text=s.text, start=s.start, end=s.end, score=hit.score))
+        doc = documents.get(s.doc_id) if documents is not None else None
+        citations.append(Citation(
+            n=new_n, doc_id=s.doc_id, text=s.text, start=s.start, end=s.end, score=hit.score,
+            title=doc.title if doc else None, published=doc.published if doc else None,
+            url=doc.url if doc else None, outlet=doc.outlet if doc else None,
+        ))
     return Answer(
         question=question,
         text=rewritten,

@@ -5,20 +5,34 @@ failing later with a traceback or quoting a wrong slice."""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.errors import IndexCorruptError
+from qa.index.manifest import document_from_row
 from qa.types import Document, Sentence
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
+#: A document's optional fields in ``documents-*.jsonl``: text or null (``authors``: a list of text).
+_TEXT_FIELDS = tuple(f.name for f in fields(Document) if f.name not in ("doc_id", "text", "source", "authors"))
+
+
+def _metadata_ok(row: dict[str, object]) -> bool:
+    authors = row.get("authors", [])
+    return all(row.get(name) is None or isinstance(row.get(name), str) for name in _TEXT_FIELDS) and (
+        authors is None or (isinstance(authors, list) and all(isinstance(a, str) for a in authors))
+    )
+
+
 def read_documents_file(path: Path) -> list[Document]:
-    """The documents of ``documents-*.jsonl``: one JSON object per line with a text ``doc_id`` and ``text``."""
+    """The documents of ``documents-*.jsonl``: one JSON object per line with a text ``doc_id`` and ``text``,
+    and metadata fields (``title``, ``authors``, …) when the article had them."""
     documents: list[Document] = []
     seen: set[str] = set()
     with path.open(encoding="utf-8") as f:
@@ -32,12 +46,15 @@ def read_documents_file(path: Path) -> list[Document]:
                 and isinstance(row.get("doc_id"), str)
                 and isinstance(row.get("text"), str)
                 and isinstance(row.get("source", ""), str)
+                and _metadata_ok(row)
             ):
-                raise IndexCorruptError(str(path), f"line {i} is not a document (doc_id, text and source as text)")
+                raise IndexCorruptError(
+                    str(path), f"line {i} is not a document (doc_id, text, source and metadata as text)"
+                )
             if row["doc_id"] in seen:
                 raise IndexCorruptError(str(path), f"line {i} repeats the document {row['doc_id']!r}")
             seen.add(row["doc_id"])
-            documents.append(Document(doc_id=row["doc_id"], text=row["text"], source=row.get("source", "")))
+            documents.append(document_from_row(row))
     return documents
 
 

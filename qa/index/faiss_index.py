@@ -25,7 +25,15 @@ from qa.index.build import plan_rows
 from qa.index.checks import check_vectors, read_documents_file, sentences_from_spans
 from qa.index.folder import manifest_names, manifest_stamp, reading, writing
 from qa.index.lexical import LexicalIndex, from_saved, saved_arrays
-from qa.index.manifest import MANIFEST, Manifest, content_hash, file_hash, read_manifest
+from qa.index.manifest import (
+    LISTED_FIELDS,
+    MANIFEST,
+    Manifest,
+    content_hash,
+    document_row,
+    file_hash,
+    read_manifest,
+)
 from qa.index.tokens import TokenTable
 from qa.index.vectors import build_faiss, choose_index_type, extend_index
 from qa.ingest import SEGMENTER_NAME
@@ -121,6 +129,7 @@ class FaissIndex(SentenceIndex):
                     "sha256": content_hash(d.text),
                     "source": d.source,
                     "sentences": len(self.rows_of(d.doc_id)),
+                    **{k: v for k, v in document_row(d).items() if k in LISTED_FIELDS},
                 }
                 for d in self.documents.values()
             },
@@ -136,10 +145,12 @@ class FaissIndex(SentenceIndex):
         *,
         previous: SentenceIndex | None = None,
         progress: bool = False,
+        remove: Sequence[str] = (),
     ) -> FaissIndex:
-        """Index ``documents`` (with those of ``previous`` not replaced); unchanged documents are not
-        embedded again, and when the old rows stay in place FAISS and BM25 grow instead of being rebuilt."""
-        rows = plan_rows(documents, embedder, previous=previous, progress=progress)
+        """Index ``documents`` (with those of ``previous`` not replaced or in ``remove``); unchanged documents
+        are not embedded again, and when the old rows stay in place FAISS and BM25 grow instead of being
+        rebuilt (after a removal they are rebuilt from the stored vectors and texts)."""
+        rows = plan_rows(documents, embedder, previous=previous, progress=progress, remove=remove)
         old = previous if isinstance(previous, FaissIndex) and rows.appends else None
         index, index_type, lexical = None, None, None
         if old is not None:  # add the new vectors to the old index, no retraining
@@ -166,6 +177,9 @@ class FaissIndex(SentenceIndex):
         self, documents: Sequence[Document], embedder: Embedder, *, progress: bool = False
     ) -> FaissIndex:
         return FaissIndex.build(documents, embedder, previous=self, progress=progress)
+
+    def without_documents(self, doc_ids: Sequence[str], embedder: Embedder) -> FaissIndex:
+        return FaissIndex.build([], embedder, previous=self, remove=doc_ids)
 
     def save(self, path: str | Path) -> None:
         """Write a new generation of files, then switch the manifest to it atomically.
@@ -223,7 +237,7 @@ class FaissIndex(SentenceIndex):
             [(doc_row[s.doc_id], s.n, s.start, s.end) for s in self.sentences], dtype=np.int64
         ).reshape(-1, 4)
         lines = [
-            json.dumps({"doc_id": d.doc_id, "source": d.source, "text": d.text}, ensure_ascii=False) + "\n"
+            json.dumps(document_row(d), ensure_ascii=False) + "\n"
             for d in self.documents.values()
         ]
         lexical = saved_arrays(self.lexical)

@@ -161,7 +161,16 @@ def test_nothing_printed_to_a_terminal_can_drive_it(tmp_path: Path) -> None:
     ``--json`` keeps them, escaped."""
     poison = "\x1b[2J\x1b[31m\x1b]0;pwned\x07\x9b1m\u202e"
     (tmp_path / "poison.txt").write_text(f"The lighthouse keeper{poison} counts ships at dawn.\n")
-    assert _qa("index", str(tmp_path / "poison.txt"), "--index-dir", str(tmp_path / "ix")).returncode == 0
+    (tmp_path / "titled.md").write_text(f"---\ntitle: Ships{poison} at dawn\noutlet: The{poison} Post\n---\n\n"
+                                        "The harbour master counts ferries at noon.\n")
+    indexed = _qa("index", str(tmp_path / "poison.txt"), str(tmp_path / "titled.md"), "--index-dir",
+                  str(tmp_path / "ix"))
+    assert indexed.returncode == 0, indexed.stderr
+    assert "added: Ships[2J[31m]0;pwned1m at dawn" in indexed.stdout  # the title, shown without its controls
+    docs = _qa("docs", "--index-dir", str(tmp_path / "ix"))
+    assert "The[2J[31m]0;pwned1m Post" in docs.stdout
+    for listing in (indexed, docs):
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", listing.stdout + listing.stderr)
     proc = _qa(*ASK, "--index-dir", str(tmp_path / "ix"))
     assert proc.returncode == 0, proc.stderr
     assert "counts ships at dawn" in proc.stdout and "[2J[31m]0;pwned1m" in proc.stdout
@@ -169,7 +178,7 @@ def test_nothing_printed_to_a_terminal_can_drive_it(tmp_path: Path) -> None:
     as_json = _qa(*ASK, "--json", "--index-dir", str(tmp_path / "ix"))
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", as_json.stdout)
     assert poison in json.loads(as_json.stdout)["citations"][0]["sentence"]
-    bad = tmp_path / f"evil{poison}.pdf"
-    bad.write_bytes(b"%PDF")
+    bad = tmp_path / f"evil{poison}.docx"
+    bad.write_bytes(b"PK\x03\x04")
     err = _qa("index", str(bad), "--index-dir", str(tmp_path / "ix")).stderr
     assert "Unsupported file type" in err and not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", err)

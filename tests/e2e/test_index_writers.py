@@ -59,7 +59,7 @@ def test_two_qa_index_runs_at_once_lose_no_document(tmp_path: Path) -> None:
         runs = []
         for who in ("left", "right"):
             paths = _corpus(tmp_path / f"{who}-{trial}", f"{who}{trial}", 4)
-            expected |= {p.name for p in paths}
+            expected |= {p.as_posix() for p in paths}  # ids: paths (absolute: outside the working directory)
             runs.append(_qa("index", *map(str, paths), "--index-dir", str(ix)))
         outputs = [run.communicate(timeout=600) for run in runs]
         assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]

@@ -180,7 +180,7 @@ def test_thirty_clients_while_a_large_upload_is_indexed(tmp_path: Path) -> None:
         def upload(name: str, path: Path) -> None:
             t0 = time.monotonic()
             try:
-                status = Client(url, verbose=False).predict([handle_file(str(path))], [], False, api_name="/upload")[0]
+                status = Client(url, verbose=False).predict([handle_file(str(path))], [], api_name="/upload")[0]
             except Exception as exc:
                 status = f"error: {exc!r}"
             uploads[name] = {"seconds": round(time.monotonic() - t0, 1), "added": "Added" in status,

@@ -101,3 +101,31 @@ def test_a_second_writer_in_the_same_process_waits_and_adds(tmp_path: Path) -> N
     two.add([Document("d", "Ferries ran early on Monday.")])
     assert set(FaissIndex.load(root).documents) == {"a", "c", "d"}
     assert set(two.documents) == {"a", "c", "d"}
+
+
+def test_a_removal_keeps_what_another_writer_added(tmp_path: Path) -> None:
+    """``qa remove`` (or the chat's Remove) from a pipeline opened before another process added documents: it
+    removes from what is on disk now, under the write lock, so the other's documents stay."""
+    root = tmp_path / "ix"
+    one = Pipeline.from_documents(DOCS, index_dir=root, embedder=HashEmbedder())
+    two = Pipeline.load(root, embedder=HashEmbedder())
+    one.add([Document("c", "Trains ran late on Tuesday.")])
+    two.remove(["b"])
+    assert set(FaissIndex.load(root).documents) == {"a", "c"}
+    assert set(two.documents) == {"a", "c"}
+    with pytest.raises(errors.UnknownDocumentError):
+        two.remove(["b"])
+
+
+def test_nothing_new_writes_nothing_but_sees_what_another_writer_added(tmp_path: Path) -> None:
+    """Adding documents that are already indexed unchanged writes no generation, and the pipeline then sees
+    what another writer added meanwhile."""
+    root = tmp_path / "ix"
+    one = Pipeline.from_documents(DOCS, index_dir=root, embedder=HashEmbedder())
+    two = Pipeline.load(root, embedder=HashEmbedder())
+    one.add([Document("c", "Trains ran late on Tuesday.")])
+    stamp = (root / MANIFEST).stat().st_mtime_ns
+    change = two.add(DOCS[:1])
+    assert change.unchanged == ("a",) and not change.added
+    assert (root / MANIFEST).stat().st_mtime_ns == stamp
+    assert set(two.documents) == {"a", "b", "c"}

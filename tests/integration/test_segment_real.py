@@ -23,7 +23,7 @@ def test_seed_sentences_are_exact_slices(seed_text: str) -> None:
 
 
 def test_the_seed_folder_reads_as_one_document() -> None:
-    (doc,) = read_documents([SEEDS_DIR], max_bytes=10_000_000)
+    (doc,) = read_documents([SEEDS_DIR], max_bytes=10_000_000, base=SEEDS_DIR)
     assert (doc.doc_id, doc.text, doc.source) == (SEED_FILE.name, SEED_FILE.read_text(encoding="utf-8"),
                                                   str(SEED_FILE))
 
@@ -127,3 +127,17 @@ def test_a_23_kb_article_without_full_stops_reads_in_pieces() -> None:
     assert 23_000 // MAX_SENTENCE_CHARS <= len(sentences) <= 23_000 // (MAX_SENTENCE_CHARS // 2) + 1
     assert all(s.text.endswith(",") for s in sentences[:-1])  # cut after a comma, never inside a word
     assert "".join(s.text for s in sentences).replace(" ", "") == text.replace(" ", "")
+
+
+def test_a_header_line_longer_than_the_cap_is_cut_too() -> None:
+    """A page whose title is 2,000 characters (no full stops): each header line is one sentence, and a long
+    one is cut like any other, so no citation is longer than the cap."""
+    from qa.ingest.header import with_header
+
+    title = " ".join(f"word{i}, and more" for i in range(150))
+    text = with_header("The council met on Monday. It voted.", title=title, outlet="The Post")
+    doc = Document(doc_id="page.html", text=text, title=title, outlet="The Post")
+    sentences = segment(doc)
+    assert max(s.end - s.start for s in sentences) <= MAX_SENTENCE_CHARS
+    assert all(doc.text[s.start : s.end] == s.text for s in sentences)
+    assert "".join(s.text for s in sentences).replace(" ", "") == text.replace("\n", "").replace(" ", "")

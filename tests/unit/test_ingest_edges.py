@@ -11,7 +11,6 @@ from qa.ui.uploads import base_name, read_upload
 
 from qa import errors
 from qa.ingest import document_from_bytes, read_document, read_documents
-from qa.ingest.html import html_to_text
 
 SECRET = "root:x:0:0:root:/root:/bin/bash\n"
 ARTICLE = "The lighthouse keeper counts ships at dawn.\n"
@@ -97,9 +96,20 @@ def test_an_element_left_open_does_not_hide_the_rest_of_the_page(
 ) -> None:
     """An unclosed ``<iframe>`` or ``<object>`` dropped everything after it; closed, its content is still
     hidden, and an unclosed ``<script>`` is still code (as in a browser)."""
-    text = html_to_text(html)
-    assert text.splitlines() == kept
+    text = document_from_bytes(html.encode(), "page.html").text
+    assert [line for line in text.splitlines() if line] == kept
     assert not any(word in text for word in dropped)
+
+
+def test_an_article_with_an_iframe_left_open_is_read_whole() -> None:
+    """The same through the article extractor (a page long enough to hold an article): the paragraphs after an
+    unclosed ``<iframe>`` were lost."""
+    para = "The harbour council voted on the new ferry toll after a long debate about the timetable. " * 4
+    html = (f"<html><body><article><h1>Ferry toll</h1><p>{para}</p><iframe src='https://example.com/ad'>"
+            f"<p>{para.replace('harbour', 'island')}</p><p>The mayor said the vote was final.</p></article>"
+            "</body></html>")
+    text = document_from_bytes(html.encode(), "page.html").text
+    assert "island council" in text and "The mayor said the vote was final." in text
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""``qa eval [DATASET] [--json OUT] [--fit]``: measure retrieval and abstention on SQuAD 2.0 or the seed-QA set.
+"""``qa eval [DATASET] [--json OUT] [--fit]``: measure retrieval and abstention on SQuAD 2.0 or the seed-QA set,
+or article extraction on a folder in the article-extraction benchmark's format (``qa.tools.eval.extraction``).
 
 SQuAD protocol. Each article is one document (its paragraphs joined as lines, as a news article's
 paragraphs are) in its own index, and every question is asked of its own article. The articles are
@@ -32,11 +33,14 @@ from qa.errors import MissingFileError, QAError
 from qa.retrieve.scorer import WEIGHTS_FILE
 from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError
 from qa.tools.eval.embedder import eval_embedder
+from qa.tools.eval.extraction import extraction_report, is_benchmark, run_extraction
 from qa.tools.eval.report import report, write_json
 from qa.tools.eval.run import run_seed_qa, run_squad
 
 
 def _detect(path: Path) -> str:
+    if is_benchmark(path):
+        return "article-extraction"
     if not path.is_file():
         raise MissingFileError(str(path))
     return "seed-qa" if path.suffix.lower() == ".jsonl" else "squad2"
@@ -53,6 +57,14 @@ def main(
     kind = _detect(path)
     if fit and kind != "squad2":
         raise EvalDataError(str(path), "weights are fitted on SQuAD files, not on the seed set")
+    if kind == "article-extraction":
+        if fit:
+            raise EvalDataError(str(path), "weights are fitted on SQuAD files, not on extraction benchmarks")
+        extraction = run_extraction(path)
+        print(extraction_report(extraction))
+        if json_out:
+            write_json(json_out, extraction)
+        return 0
     emb, note = eval_embedder(settings, embedder)
     if kind == "seed-qa":
         result = run_seed_qa(path, emb, settings, token_note=note)
@@ -70,7 +82,8 @@ def cli(argv: Sequence[str] | None = None, prog: str = "qa eval") -> int:
     """``qa eval [DATASET] [--json OUT] [--fit]``: errors become messages and exit codes here."""
     p = argparse.ArgumentParser(prog=prog, description="Measure retrieval and abstention; --fit refits the weights.")
     p.add_argument("dataset", nargs="?", help="a SQuAD 2.0 .json or seed-QA .jsonl file (default: the bundled "
-                                              "seed-article questions)")
+                                              "seed-article questions), or an article-extraction benchmark folder "
+                                              "(html/<key>.html.gz + ground-truth.json)")
     p.add_argument("--json", dest="json_out", help="also write the results as JSON to this file")
     p.add_argument("--fit", action="store_true", help=f"refit the shipped weights on every article into {WEIGHTS_FILE}")
     args = p.parse_args(argv)
