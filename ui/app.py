@@ -8,6 +8,7 @@ No ``from __future__ import annotations`` here: ``gr.api`` reads the ``ask`` fun
 hints at runtime to describe the endpoint.
 """
 
+import dataclasses
 import html
 import logging
 import weakref
@@ -19,12 +20,14 @@ import gradio as gr
 from qa.errors import ConfigError, QAError
 from qa.ingest.fetch import fetch_policy
 from qa.pipeline import Pipeline
-from qa.question import check_question
+from qa.question import check_doc_ids, check_question
 from qa.types import Answer
 
 from . import render
 from .assets import SCROLL_TO_FIRST_CITATION
 from .documents import DocumentHandlers, Panel
+from .names import names_of
+from .slots import RESERVED, ModelSlots
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,13 @@ def _chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
     return [{"role": t["role"], "content": t["display"]} for t in turns]
 
 
+def _noticed(answer: Answer, notice: str | None) -> Answer:
+    """The answer with one more notice for the user (kept with any it has)."""
+    if not notice:
+        return answer
+    return dataclasses.replace(answer, notice=f"{answer.notice} {notice}" if answer.notice else notice)
+
+
 def _error_message(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, QAError) else "Something went wrong on the server; the log has the details."
 
@@ -67,10 +77,13 @@ def _error_message(exc: BaseException) -> str:
 class ChatHandlers:
     """The event handlers of one app, bound to its pipeline (shared by all sessions)."""
 
-    def __init__(self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, remote: bool = False) -> None:
+    def __init__(
+        self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, remote: bool = False, model_slots: int = 6
+    ) -> None:
         self.pipeline = pipeline
         self.llm = llm
         self.max_file_bytes = max_file_bytes
+        self.slots = ModelSlots(model_slots)
         settings = pipeline.settings
         self.docs = DocumentHandlers(pipeline, max_file_bytes=max_file_bytes,
                                      policy=lambda: fetch_policy(settings, served_remotely=remote))
@@ -83,16 +96,18 @@ class ChatHandlers:
 
     def doc_filter(self, selected: Collection[str] | None) -> list[str] | None:
         """The documents a question is restricted to; None means all. Unknown ids are an error."""
+        selected = check_doc_ids(selected)
         if not selected:
             return None
         known = self.pipeline.documents
-        missing = [d for d in selected if d not in known]
+        ids = names_of(known).doc_ids(selected)  # the names the chat shows (no server paths), or ids
+        missing = [name for name, d in zip(selected, ids, strict=True) if d not in known]
         if missing:
             raise ConfigError(
                 f"Not in the index: {', '.join(sorted(missing))}. Choose from the document list "
                 f"({len(known)} indexed) or upload the file first."
             )
-        return list(dict.fromkeys(selected))
+        return list(dict.fromkeys(ids))
 
     def refresh_documents(self, selected: list[str] | None = None) -> tuple[Any, str]:
         """Document list and summary, keeping the still-valid part of the user's selection."""
@@ -144,13 +159,14 @@ class ChatHandlers:
         final: Answer | None = None
         try:
             doc_ids = self.doc_filter(selected)
-            for item in self.pipeline.stream(q, history, llm=self.llm, doc_ids=doc_ids):
-                if isinstance(item, Answer):
-                    final = item
-                    continue
-                text += item
-                reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
-                yield gr.update(), _chat_messages(turns), turns, gr.update(), gr.update()
+            with self.slots.choose(self.pipeline, self.llm) as (llm, notice):
+                for item in self.pipeline.stream(q, history, llm=llm, doc_ids=doc_ids):
+                    if isinstance(item, Answer):
+                        final = _noticed(item, notice)
+                        continue
+                    text += item
+                    reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
+                    yield gr.update(), _chat_messages(turns), turns, gr.update(), gr.update()
         except Exception as exc:
             if not isinstance(exc, QAError):
                 log.exception("answering %r failed", q[:200])
@@ -162,10 +178,12 @@ class ChatHandlers:
             return
         if final is None:  # the pipeline always ends with an Answer; be safe anyway
             final = Answer(question=q, text=text, abstained=False)
+        names = names_of(self.pipeline.documents)
+        final = names.answer(final)  # citations name documents as the chat does: never by a server path
         reply["content"] = final.text
         reply["display"] = render.message_markdown(final)
         reply["answer"] = final
-        sources = render.render_sources(self.pipeline.documents, final)
+        sources = render.render_sources(names.documents, final)
         yield gr.update(), _chat_messages(turns), turns, sources, render.status_html(final)
 
     def show_message_sources(self, turns: list[ChatTurn] | None, evt: gr.SelectData) -> tuple[Any, Any]:
@@ -176,19 +194,21 @@ class ChatHandlers:
         answer = turns[index]["answer"]
         if answer is None:
             return gr.update(), gr.update()
-        return render.render_sources(self.pipeline.documents, answer), render.status_html(answer)
+        return render.render_sources(names_of(self.pipeline.documents).documents, answer), render.status_html(answer)
 
     def ask(
         self, question: str, doc_ids: list[str] | None = None, history: list[dict[str, str]] | None = None
     ) -> dict[str, Any]:
         """Answer one question about the indexed articles; errors come back as the message to show."""
         try:
-            answer = self.pipeline.ask(question, history, llm=self.llm, doc_ids=self.doc_filter(doc_ids))
+            with self.slots.choose(self.pipeline, self.llm) as (llm, notice):
+                answer = _noticed(self.pipeline.ask(question, history, llm=llm, doc_ids=self.doc_filter(doc_ids)),
+                                  notice)
         except Exception as exc:
             if not isinstance(exc, QAError):
                 log.exception("API ask failed")
             raise gr.Error(html.escape(_error_message(exc), quote=False), print_exception=False) from exc
-        return answer.to_json()
+        return names_of(self.pipeline.documents).answer(answer).to_json()
 
 
 def _ask_endpoint(handlers: ChatHandlers) -> Callable[..., dict[str, Any]]:
@@ -220,7 +240,8 @@ def build_app(
     """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits.
     ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``)."""
     limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
-    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote)
+    # answers by the model may take all answer slots but RESERVED: those stay free for quick answers
+    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote, model_slots=concurrency_limit - RESERVED)
     mb = f"{limit / 1e6:g}"
     demo = gr.Blocks(title=title, analytics_enabled=False)
     with demo:

@@ -26,6 +26,9 @@ BACKEND_HINTS = {
 }
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>$])")
+#: A web address in an article or a reply; what follows it (a full stop, a closing bracket) is not part of it.
+_URL = re.compile(r"\bhttps?://[^\s<>\"'`\\]+", re.IGNORECASE)
+_URL_TAIL = ".,;:!?'\")]}*_~"
 
 EMPTY_SOURCES_HTML = (
     '<div class="qa-sources qa-empty"><div class="qa-sources-title">Sources</div>'
@@ -39,13 +42,48 @@ def escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def _escape_plain(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def _link(url: str) -> str:
+    """A web address as a link: the address is escaped for HTML, never for Markdown (no stray backslashes),
+    and its text is written with character references so Markdown finds nothing in it to format."""
+    shown = "".join(f"&#{ord(c)};" if c in "\\`*_{}[]()#+-!|~>$" else c for c in html.escape(url, quote=True))
+    return f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer nofollow">{shown}</a>'
+
+
+def _split_url(match: str) -> str:
+    """The address in a match, without the punctuation that ends the sentence around it (a closing bracket
+    stays when the address opened one, as in Wikipedia's addresses)."""
+    url = match
+    while url and url[-1] in _URL_TAIL:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
+
+
 def escape_markdown(text: str) -> str:
-    """Escape text for the chat's Markdown: HTML is neutralised, Markdown syntax shown literally.
+    """Escape text for the chat's Markdown: HTML is neutralised, Markdown syntax shown literally, and web
+    addresses become links that work (escaping them for Markdown left backslashes inside the link).
 
     >>> escape_markdown("<b>$5</b> [x](y)")
     '&lt;b&gt;\\\\$5&lt;/b&gt; \\\\[x\\\\]\\\\(y\\\\)'
+    >>> escape_markdown("See https://example.com/a_b.")  # doctest: +ELLIPSIS
+    'See <a href="https://example.com/a_b" ...>https://example.com/a&#95;b</a>.'
     """
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    parts: list[str] = []
+    last = 0
+    for m in _URL.finditer(text):
+        url = _split_url(m.group())
+        if len(url) <= len("https://"):
+            continue
+        parts.append(_escape_plain(text[last : m.start()]))
+        parts.append(_link(url))
+        last = m.start() + len(url)
+    parts.append(_escape_plain(text[last:]))
+    return "".join(parts)
 
 
 def answer_markdown(text: str, *, link_markers: bool = True) -> str:

@@ -68,7 +68,7 @@ def test_fallback_notice_says_what_happened() -> None:
         (["<b>Bold</b> ", "claim [2]."], "<b>Bold</b> claim [2]."),
         (["<th"], "<th"),  # only looked like the start of a think block
         (["No thoughts. ", "<think>later</think> stays"], "No thoughts. <think>later</think> stays"),
-        (["<think>never closed"], ""),
+        (["<think>never closed"], "never closed"),  # never closed: not a block, what follows is the answer
     ],
 )
 def test_a_leading_think_block_is_not_part_of_the_answer(chunks: list[str], answer: str) -> None:
