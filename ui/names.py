@@ -93,9 +93,11 @@ class PublicNames:
         return [self.ids.get(n, n) for n in names]
 
     def answer(self, answer: Answer) -> Answer:
-        if not self.hides or not answer.citations:
+        """The answer with its citations and related passages naming documents by their public names."""
+        if not self.hides or not (answer.citations or answer.related):
             return answer
-        return replace(answer, citations=[replace(c, doc_id=self.name(c.doc_id)) for c in answer.citations])
+        return replace(answer, citations=[replace(c, doc_id=self.name(c.doc_id)) for c in answer.citations],
+                       related=[replace(c, doc_id=self.name(c.doc_id)) for c in answer.related])
 
     def scrub(self, text: str) -> str:
         """A message with every server path of a document replaced by the document's name."""

@@ -202,3 +202,15 @@ def test_login_from_the_settings(
 def test_no_password_means_no_login() -> None:
     assert login_check(config.resolve()) is None
     assert login_check(config.resolve(auth_password="")) is None
+
+
+def test_server_paths_are_hidden_in_citations_and_related_passages() -> None:
+    from qa.ui.names import PublicNames
+
+    docs = {i: Document(i, "One sentence.", i) for i in ("/srv/a/story.txt", "/srv/b/story.txt")}
+    names = PublicNames(docs)
+    cite = Citation(1, "/srv/b/story.txt", "One sentence.", 0, 13, 1.0)
+    answer = Answer("q", "\u201cOne sentence.\u201d [1]", False, [cite])
+    assert [c.doc_id for c in names.answer(answer).citations] == ["b/story.txt"]
+    abstained = Answer("q", "The article does not say.", True, related=[cite])
+    assert [c.doc_id for c in names.answer(abstained).related] == ["b/story.txt"]
