@@ -75,7 +75,7 @@ def _ask(args: argparse.Namespace) -> int:
     for c in result.citations:
         print(f"  [{c.n}] {c.doc_id} {c.start}-{c.end}: {c.text}")
     for span in result.unsupported:
-        print(f"  (unsupported: {span})")
+        print(f"  (not verified: not supported by the cited sentence: {span})")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``qa eval [DATASET] [--json OUT] [--fit]``: measure retrieval and abstention on SQuAD 2.0 or the seed-QA set.
+"""``qa eval [DATASET] [--json OUT] [--fit]``: measure retrieval and abstention on SQuAD 2.0 or the seed-QA set,
+and the claim check on a claims file (``qa.tools.eval.claims_run`` describes that protocol).
 
 SQuAD protocol. Each article is one document (its paragraphs joined as lines, as a news article's
 paragraphs are) in its own index, and every question is asked of its own article. The articles are
@@ -26,11 +27,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from qa.cite.checker import WEIGHTS_FILE as CLAIM_WEIGHTS_FILE
 from qa.config import Settings, resolve
 from qa.embed import Embedder
 from qa.errors import MissingFileError, QAError
 from qa.retrieve.scorer import WEIGHTS_FILE
-from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError
+from qa.tools.eval.claims_report import claims_report
+from qa.tools.eval.claims_run import run_claims
+from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError, is_claims_file
 from qa.tools.eval.embedder import eval_embedder
 from qa.tools.eval.report import report, write_json
 from qa.tools.eval.run import run_seed_qa, run_squad
@@ -39,7 +43,9 @@ from qa.tools.eval.run import run_seed_qa, run_squad
 def _detect(path: Path) -> str:
     if not path.is_file():
         raise MissingFileError(str(path))
-    return "seed-qa" if path.suffix.lower() == ".jsonl" else "squad2"
+    if path.suffix.lower() != ".jsonl":
+        return "squad2"
+    return "claims" if is_claims_file(path) else "seed-qa"
 
 
 def main(
@@ -51,16 +57,19 @@ def main(
     settings = settings or resolve()
     path = Path(dataset) if dataset else BUNDLED_SEED_QA
     kind = _detect(path)
-    if fit and kind != "squad2":
-        raise EvalDataError(str(path), "weights are fitted on SQuAD files, not on the seed set")
+    if fit and kind == "seed-qa":
+        raise EvalDataError(str(path), "weights are fitted on SQuAD or claims files, not on the seed set")
     emb, note = eval_embedder(settings, embedder)
+    out = CLAIM_WEIGHTS_FILE if kind == "claims" else WEIGHTS_FILE
     if kind == "seed-qa":
         result = run_seed_qa(path, emb, settings, token_note=note)
+    elif kind == "claims":
+        result = run_claims(path, emb, settings, token_note=note, fit_out=out if fit else None)
     else:
-        result = run_squad(path, emb, token_note=note, fit_out=WEIGHTS_FILE if fit else None)
-    print(report(result))
+        result = run_squad(path, emb, token_note=note, fit_out=out if fit else None)
+    print(claims_report(result) if kind == "claims" else report(result))
     if fit:
-        print(f"wrote the weights fitted on all articles to {WEIGHTS_FILE}")
+        print(f"wrote the weights fitted on all of {path.name} to {out}")
     if json_out:
         write_json(json_out, result)
     return 0
@@ -68,11 +77,14 @@ def main(
 
 def cli(argv: Sequence[str] | None = None, prog: str = "qa eval") -> int:
     """``qa eval [DATASET] [--json OUT] [--fit]``: errors become messages and exit codes here."""
-    p = argparse.ArgumentParser(prog=prog, description="Measure retrieval and abstention; --fit refits the weights.")
-    p.add_argument("dataset", nargs="?", help="a SQuAD 2.0 .json or seed-QA .jsonl file (default: the bundled "
-                                              "seed-article questions)")
+    p = argparse.ArgumentParser(prog=prog, description="Measure retrieval and abstention, or the claim check; "
+                                                       "--fit refits the weights.")
+    p.add_argument("dataset", nargs="?", help="a SQuAD 2.0 .json, seed-QA .jsonl or claims .jsonl file (default: "
+                                              "the bundled seed-article questions)")
     p.add_argument("--json", dest="json_out", help="also write the results as JSON to this file")
-    p.add_argument("--fit", action="store_true", help=f"refit the shipped weights on every article into {WEIGHTS_FILE}")
+    p.add_argument("--fit", action="store_true", help=f"refit the shipped weights on all of the file: retrieval "
+                                                      f"({WEIGHTS_FILE.name}) or the claim check "
+                                                      f"({CLAIM_WEIGHTS_FILE.name})")
     args = p.parse_args(argv)
     try:
         return main(args.dataset, args.json_out, fit=args.fit)
