@@ -44,7 +44,8 @@ WEIGHTS_FILE = Path(__file__).with_name("claim_weights.json")
 FORMAT = 1
 #: A sentence added to a re-attribution must cover at least this share of the claim's (rarity-weighted) words.
 MIN_COVER_GAIN = 0.15
-#: An answer sentence with fewer content words and numbers than this is read together with its question.
+#: An answer sentence of fewer words than this ("40 million euros.", "Yoav Gallant.") is a short answer: it is
+#: read together with its question.
 SHORT_CLAIM_WORDS = 4
 
 
@@ -215,16 +216,16 @@ def judge_clauses(
 
 
 def claim_parts(claim: str, question: str = "", *, split: bool = True) -> list[tuple[str, bool]]:
-    """What is checked for one answer sentence: its clauses, or, for a short answer ("40 million euros.")
-    given with its question, the question's content and the answer together, to be found in one sentence.
+    """What is checked for one answer sentence: its clauses, or, for a short answer ("40 million euros.",
+    fewer than four words) given with its question, the question's content and the answer together, to be
+    found in one sentence.
 
     >>> claim_parts("40 million euros.", "How much did the bridge cost?")
     [('the bridge cost? 40 million euros.', True)]
     >>> claim_parts("It cost 40 million euros, and the toll is two euros.")
     [('It cost 40 million euros', False), ('the toll is two euros.', False)]
     """
-    key = [w for w in words(claim) if w.content or w.number is not None]
-    if question and len(key) < SHORT_CLAIM_WORDS:
+    if question and len(words(claim)) < SHORT_CLAIM_WORDS:
         frame = " ".join(w for w in question.split() if w.lower().strip("?.,!\"'") not in QUESTION_WORDS)
         return [(f"{frame} {claim}".strip(), True)]
     return [(p, False) for p in (clauses(claim) if split else [claim])]

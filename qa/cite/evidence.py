@@ -73,14 +73,16 @@ class ClaimChecker:
     # ----- the claims ---------------------------------------------------------------------------
 
     def encode_claims(self, texts: Sequence[str]) -> list[Claim]:
-        """One model pass over the claims (two with an embedder whose token pass gives no vectors)."""
+        """One model pass per claim (two with an embedder that does not keep the vector of its token pass)."""
         if self.embedder is None or not texts:
             return [Claim(t, np.zeros(1, dtype=np.float32)) for t in texts]
-        vectors = self.embedder.encode(list(texts))
         if not self.embedder.can_encode_tokens:
-            return [Claim(t, v) for t, v in zip(texts, vectors, strict=True)]
-        tokens = self.embedder.encode_tokens(list(texts))
-        return [Claim(t, v, tv, off) for t, v, (tv, off) in zip(texts, vectors, tokens, strict=True)]
+            return [Claim(t, v) for t, v in zip(texts, self.embedder.encode(list(texts)), strict=True)]
+        out = []
+        for t in texts:  # one text at a time: the ONNX embedder keeps its vector from the token pass
+            ((tv, off),) = self.embedder.encode_tokens([t])
+            out.append(Claim(t, self.embedder.encode([t])[0], tv, off))
+        return out
 
     # ----- the candidates -----------------------------------------------------------------------
 

@@ -43,8 +43,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "align_best",  # IDF-weighted mean best token cosine of the claim's key words, best sentence
     "align_all",  # … over all sources
     "align_min",  # the worst-aligned key word's best token cosine (over all sources)
-    "lex_align_min",  # the worst key word: 1 if the sources contain it, 0 for a number they lack, else its
-    #                   best token cosine (how paraphrase is tolerated)
+    "lex_align_min",  # the worst key word: 1 if the sources contain it, 0 for a number (or, in English, a
+    #                   name) they lack, else its best token cosine (how paraphrase is tolerated)
     "lex_align_min2",  # mean of the two worst such words
     "neg_mismatch",  # the claim is negated and its best sentences are not, or its best sentence is and it is not
     "modal_mismatch",  # the claim hedges (may, expected, plans…) and its best sentences do not
@@ -201,8 +201,11 @@ def _segment_max(sim: NDArray[np.float32], seg: NDArray[np.int64], n: int) -> ND
 
 
 def _found(w: Word, sources: Sources) -> bool:
-    """Whether the sources contain the word: its number, or its stem (any word, function words too)."""
-    return w.number in sources.all_numbers if w.number is not None else w.stem in sources.words_any
+    """Whether the sources contain the word: its number, or its stem (any word, function words too), or for a
+    name its letters anywhere ("McDonald" in "McDonald's")."""
+    if w.number is not None:
+        return w.number in sources.all_numbers
+    return w.stem in sources.words_any or (w.name and w.text in sources.lowered)
 
 
 def _alignment(
@@ -217,12 +220,14 @@ def _alignment(
     n = len(sources)
     stems = [w.stem for w in keys]
     if claim.tokens is not None and claim.offsets is not None and sources.tokens is not None:
-        piece_word = np.full(len(claim.offsets), -1, dtype=np.int64)
-        for i, (s, _) in enumerate(np.asarray(claim.offsets).tolist()):
-            for w in keys:
-                if w.start <= s < w.end:
-                    piece_word[i] = stems.index(w.stem)
-                    break
+        # every occurrence of a key word (a repeated word's pieces all count), found by its start offset
+        spots = sorted((w.start, w.end, stems.index(w.stem)) for w in words(claim.text) if w.stem in stems
+                       and (w.content or w.number is not None))
+        starts = np.array([a for a, _, _ in spots], dtype=np.int64)
+        token_starts = np.asarray(claim.offsets, dtype=np.int64).reshape(-1, 2)[:, 0]
+        at = np.searchsorted(starts, token_starts, side="right") - 1
+        inside = (at >= 0) & (token_starts < np.array([b for _, b, _ in spots] + [0], dtype=np.int64)[at])
+        piece_word = np.where(inside, np.array([k for _, _, k in spots] + [-1], dtype=np.int64)[at], -1)
         keep = piece_word >= 0
         sim = np.asarray(claim.tokens, np.float32)[keep] @ sources.tokens.T
         return _segment_max(sim, sources.token_sentence, n), piece_word[keep]
@@ -300,9 +305,7 @@ def claim_features(claim: Claim, sources: Sources, idf: Idf) -> Features:
     numbers = {w.number for w in cws_all if w.number is not None}
     f["num_missing"] = math.log1p(sum(1 for x in numbers if x not in sources.all_numbers))
     names = {w.stem: w for w in cws_all if w.name}
-    f["name_missing"] = math.log1p(
-        sum(1 for w in names.values() if w.stem not in sources.words_any and w.text not in sources.lowered)
-    )
+    f["name_missing"] = math.log1p(sum(1 for w in names.values() if not _found(w, sources)))
     tri = ngrams(cws_all, 3)
     f["trigram_all"] = len(tri & sources.trigrams) / len(tri) if tri else 1.0
 
@@ -315,9 +318,10 @@ def claim_features(claim: Claim, sources: Sources, idf: Idf) -> Features:
         f["align_best"] = float(align[best])
         f["align_all"] = float((piece_wt * piece_all).sum() / tmass)
         f["align_min"] = float(word_best[present].min())
+        # a number, or (in English) a name, that the sources lack scores 0: the commonest hallucinations in news
         lexical = np.array([
-            (1.0 if _found(w, sources) else 0.0) if w.number is not None
-            else 1.0 if _found(w, sources) else float(word_best[i])
+            1.0 if _found(w, sources) else 0.0 if w.number is not None or (english and w.name)
+            else float(word_best[i])
             for i, w in enumerate(keys)
         ])
         worst = np.sort(lexical[present])
