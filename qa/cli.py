@@ -10,10 +10,13 @@ import argparse
 import importlib
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from qa import __version__, config
-from qa.errors import QAError
+from qa.errors import ConfigError, EmptyDocumentError, QAError
+from qa.ingest.header import document_label, label, short_date
 from qa.question import check_question
 
 #: Subcommands that are tools with their own argument parsers: ``qa eval ...``, ``qa bench ...``.
@@ -27,17 +30,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"qa {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    ix = sub.add_parser("index", help="index .txt, .md and .html files (or folders of them)")
-    ix.add_argument("paths", nargs="+", help="files or folders to add to the index")
+    ix = sub.add_parser("index", help="index articles: files, folders, links to pages, RSS/Atom feeds")
+    ix.add_argument("paths", nargs="+", metavar="SOURCE",
+                    help=".txt, .md, .html or .pdf files, folders of them, http(s) links to pages or feeds")
     ix.add_argument("--index-dir", help="where the index lives (default: the seed index, or QA_INDEX_DIR)")
     ix.add_argument("--embed-model", help="sentence-transformers model name or local path (or QA_EMBED_MODEL)")
-    ix.add_argument("--rebuild", action="store_true", help="start a fresh index of exactly these files")
+    ix.add_argument("--rebuild", action="store_true", help="start a fresh index of exactly these sources")
+    ix.add_argument("--watch", type=float, metavar="MINUTES",
+                    help="keep going: index the sources again every MINUTES (new feed entries only)")
+
+    docs = sub.add_parser("docs", help="list the indexed documents (id, title, outlet, published, sentences)")
+    docs.add_argument("--index-dir")
+    docs.add_argument("--json", action="store_true", help="print the list as JSON")
+
+    rm = sub.add_parser("remove", help="remove documents from the index (ids as `qa docs` lists them)")
+    rm.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    rm.add_argument("--index-dir")
 
     ask = sub.add_parser("ask", help="answer a question, citing source sentences")
     ask.add_argument("question")
     ask.add_argument("--index-dir", help="the index to ask (default: index of the seed article, built on first use)")
     ask.add_argument("--llm", help="auto (default), extractive, or ollama:MODEL (or QA_LLM)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.add_argument("--doc", action="append", metavar="DOC_ID", dest="docs",
+                     help="search only this document (repeat for several; ids as `qa docs` lists them)")
 
     serve = sub.add_parser("serve", help="start the web chat")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -65,7 +81,7 @@ def _ask(args: argparse.Namespace) -> int:
         pipe = Pipeline.load(settings.index_dir, settings=settings)
     else:
         pipe = Pipeline.default(settings=settings)
-    result = pipe.ask(args.question, llm=settings.llm)
+    result = pipe.ask(args.question, llm=settings.llm, doc_ids=args.docs)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return 0
@@ -74,20 +90,94 @@ def _ask(args: argparse.Namespace) -> int:
     print(result.text)
     for c in result.citations:
         print(f"  [{c.n}] {c.doc_id} {c.start}-{c.end}: {c.text}")
+        if c.title or c.outlet or c.published:
+            print(f"      ({label(c.title, c.outlet, c.published, c.doc_id)})")
     for span in result.unsupported:
         print(f"  (not verified: not supported by the cited sentence: {span})")
     return 0
 
 
 def _index(args: argparse.Namespace) -> int:
+    settings = config.resolve(index_dir=args.index_dir, embed_model=args.embed_model)
+    if args.watch is not None and not args.watch > 0:
+        raise ConfigError(f"--watch takes a number of minutes above 0, not {args.watch:g}.")
+    rebuild = args.rebuild
+    while True:
+        try:
+            _index_once(args.paths, settings, rebuild=rebuild)
+        except QAError as exc:
+            if args.watch is None:
+                raise
+            print(f"error: {exc}", file=sys.stderr)  # watching: the next round may succeed
+        if args.watch is None:
+            return 0
+        rebuild = False
+        print(f"next update in {args.watch:g} min; Ctrl+C stops.", file=sys.stderr)
+        time.sleep(args.watch * 60)
+
+
+def _index_once(sources: list[str], settings: config.Settings, *, rebuild: bool) -> None:
+    from qa.errors import IndexNotFoundError
+    from qa.ingest.dedupe import describe_additions
+    from qa.ingest.fetch import fetch_policy
+    from qa.ingest.sources import read_sources
     from qa.pipeline import Pipeline
 
-    settings = config.resolve(index_dir=args.index_dir, embed_model=args.embed_model)
-    pipe = Pipeline.from_paths(
-        args.paths, index_dir=settings.index_dir, settings=settings, rebuild=args.rebuild, progress=True
-    )
+    pipe = None
+    if not rebuild:
+        try:
+            pipe = Pipeline.load(settings.index_dir, settings=settings)
+        except IndexNotFoundError:
+            pipe = None
+    report = read_sources(sources, max_bytes=settings.max_file_bytes, policy=fetch_policy(settings),
+                          known=pipe.documents if pipe is not None else {})
+    if pipe is None:
+        if not report.documents:
+            raise EmptyDocumentError("(nothing was read from the sources given)")
+        change = describe_additions({}, report.documents)
+        pipe = Pipeline.from_documents(report.documents, index_dir=settings.index_dir, settings=settings,
+                                       rebuild=True, progress=True)
+    else:
+        change = pipe.add(report.documents, progress=True)
+    documents = pipe.documents
+    for verb, ids in (("added", change.added), ("replaced", change.replaced)):
+        for doc_id in ids:
+            print(f"{verb}: {document_label(documents[doc_id])}" + (f"  [{doc_id}]" if documents[doc_id].title else ""))
+    if change.unchanged:
+        print(f"unchanged: {len(change.unchanged)} document(s), nothing embedded")
+    if report.unchanged:
+        print(f"feed entries already indexed and unchanged: {len(report.unchanged)} (not fetched again)")
+    for note in dict.fromkeys([*change.notes, *report.notes]):
+        print(f"note: {note}", file=sys.stderr)
     index = pipe.index
     print(f"indexed {len(index.documents)} document(s), {len(index)} sentences, into {settings.index_dir}")
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from qa.index.manifest import read_manifest
+
+    settings = config.resolve(index_dir=args.index_dir)
+    entries = read_manifest(Path(settings.index_dir)).documents
+    rows = [{"id": doc_id, **{k: entry.get(k) for k in DOC_FIELDS}} for doc_id, entry in entries.items()]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    for row in rows:
+        date = short_date(str(row["published"])) if row["published"] else ""
+        print(f"{row['id']}\t{row['title'] or ''}\t{row['outlet'] or ''}\t{date}\t{row['sentences']} sentences")
+    print(f"{len(rows)} document(s) in {settings.index_dir}", file=sys.stderr)
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from qa.pipeline import Pipeline
+
+    settings = config.resolve(index_dir=args.index_dir)
+    pipe = Pipeline.load(settings.index_dir, settings=settings)
+    change = pipe.remove(args.doc_ids)
+    for doc_id in change.removed:
+        print(f"removed: {doc_id}")
+    print(f"{len(pipe.documents)} document(s), {len(pipe.index)} sentences left in {settings.index_dir}")
     return 0
 
 
@@ -99,7 +189,12 @@ def _serve(args: argparse.Namespace) -> int:
     return rc
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"ask": _ask, "index": _index, "serve": _serve}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "ask": _ask, "index": _index, "serve": _serve, "docs": _docs, "remove": _remove,
+}
+#: What ``qa docs --json`` lists for each document, beside its id.
+DOC_FIELDS = ("title", "outlet", "published", "modified", "authors", "url", "language", "sentences", "source",
+              "notice")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

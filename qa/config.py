@@ -80,6 +80,22 @@ def _number(value: object, name: str, env: str, *, whole: bool = False) -> float
     return number
 
 
+def _flag(value: object, env: str) -> bool:
+    """A yes/no setting: ``1/true/yes/on`` or ``0/false/no/off`` (any case).
+
+    >>> _flag("1", "QA_X"), _flag("off", "QA_X"), _flag(True, "QA_X")
+    (True, False, True)
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{env} must be 1 or 0 (true or false), got {value!r}.")
+
+
 def parse_ollama_host(host: str) -> str:
     """Complete an Ollama address exactly as the official ``ollama`` client does (its own parser).
 
@@ -128,6 +144,8 @@ class Settings:
     max_file_bytes: int
     auth_user: str = "qa"
     auth_password: str = field(default="", repr=False)  # the chat's login (none when empty); never printed
+    fetch_timeout: float = 20.0  # seconds for fetching one link, redirects included
+    allow_private_links: bool = False  # a chat served to other machines may fetch private addresses
 
 
 def resolve(
@@ -147,6 +165,8 @@ def resolve(
     max_file_mb: float | None = None,
     auth_user: str | None = None,
     auth_password: str | None = None,
+    fetch_timeout: float | None = None,
+    allow_private_links: bool | None = None,
 ) -> Settings:
     """Resolve every setting once; callers never read the environment themselves.
 
@@ -180,4 +200,7 @@ def resolve(
         ),
         auth_user=str(_pick(auth_user, "QA_AUTH_USER", "qa")).strip(),
         auth_password=str(_pick(auth_password, "QA_AUTH_PASSWORD", "")),
+        fetch_timeout=_number(_pick(fetch_timeout, "QA_FETCH_TIMEOUT", 20.0), "fetch_timeout", "QA_FETCH_TIMEOUT"),
+        allow_private_links=_flag(_pick(allow_private_links, "QA_ALLOW_PRIVATE_LINKS", False),
+                                  "QA_ALLOW_PRIVATE_LINKS"),
     )

@@ -53,16 +53,66 @@ class EmptyDocumentError(DocumentError):
 
 
 class UndecodableDocumentError(DocumentError):
+    def __init__(self, name: str, why: str = "") -> None:
+        if why:
+            super().__init__(f"The document {name} cannot be read: {why}. Check that it is the right file.")
+        else:
+            super().__init__(
+                f"The document {name} is not UTF-8 text (it may be binary). Save it as UTF-8 text, Markdown or HTML."
+            )
+
+
+class NoTextLayerError(DocumentError):
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"The document {name} is not UTF-8 text (it may be binary). Save it as UTF-8 text, Markdown or HTML."
+            f"The PDF {name} has no text layer (it is probably scanned images). Run OCR on it first "
+            "(for example `ocrmypdf in.pdf out.pdf`), or save the article as text."
+        )
+
+
+class UnknownDocumentError(InputError):
+    def __init__(self, missing: list[str], known: int) -> None:
+        super().__init__(
+            f"Not in the index: {', '.join(missing)}. `qa docs` lists the {known:,} indexed document id(s)."
+        )
+
+
+class LinkError(DocumentError):
+    """A link cannot be fetched, or what it returns cannot be indexed."""
+
+
+class BadLinkError(LinkError):
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(f"Cannot fetch {url}: {why}. Give a full http:// or https:// address.")
+
+
+class PrivateLinkError(LinkError):
+    def __init__(self, url: str, address: str, env: str) -> None:
+        super().__init__(
+            f"Refusing to fetch {url}: it resolves to {address}, an address on this machine or its private "
+            f"network, and the chat is served to other machines. The operator can allow such links by "
+            f"setting {env}=1."
+        )
+
+
+class FetchError(LinkError):
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(f"Could not fetch {url}: {why}. Check the address, or try again later.")
+
+
+class LinkContentTypeError(LinkError):
+    def __init__(self, url: str, content_type: str) -> None:
+        super().__init__(
+            f"The link {url} returned {content_type or 'an unknown content type'}; only web pages (HTML), plain "
+            "text, Markdown, PDF and RSS/Atom feeds can be indexed."
         )
 
 
 class FileTooLargeError(DocumentError):
-    def __init__(self, name: str, size: int, limit: int) -> None:
+    def __init__(self, name: str, size: int, limit: int, *, at_least: bool = False) -> None:
+        more = "more than " if at_least else ""
         super().__init__(
-            f"The document {name} is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB. "
+            f"The document {name} is {more}{size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB. "
             "Split it into smaller files or raise QA_MAX_FILE_MB."
         )
 

@@ -15,12 +15,13 @@ from qa import config
 from qa.answer import ExtractiveGenerator, Generator, Selection, fallback_notice, select_generator
 from qa.cite import ClaimChecker, ClaimModel, build_answer
 from qa.embed import Embedder, make_embedder
-from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError
+from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError, UnknownDocumentError
 from qa.index import FaissIndex, SentenceIndex, open_index
 from qa.ingest import read_documents
+from qa.ingest.dedupe import describe_additions
 from qa.question import HistoryLike, check_history, check_question
 from qa.retrieve import RetrievalConfig, Retriever, standalone_query
-from qa.types import ABSTAIN_TEXT, Answer, Document, Retrieval
+from qa.types import ABSTAIN_TEXT, Answer, Document, IndexChange, Retrieval
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -107,11 +108,14 @@ class Pipeline:
         *,
         rebuild: bool = False,
         progress: bool = False,
+        base: str | os.PathLike[str] | None = None,
         **parts: Unpack[Parts],
     ) -> Pipeline:
-        """Read ``.txt``, ``.md`` and ``.html`` files (or folders of them) and index them."""
+        """Read ``.txt``, ``.md``, ``.html`` and ``.pdf`` files (or folders of them) and index them; a file's
+        id is its path relative to ``base`` (default: the current directory)."""
         settings = parts["settings"] = parts.get("settings") or config.resolve()
-        docs = read_documents([Path(p) for p in paths], max_bytes=settings.max_file_bytes)
+        docs = read_documents([Path(p) for p in paths], max_bytes=settings.max_file_bytes,
+                              base=Path(base) if base is not None else None)
         return cls.from_documents(docs, index_dir=index_dir, rebuild=rebuild, progress=progress, **parts)
 
     @classmethod
@@ -130,7 +134,7 @@ class Pipeline:
         try:
             return cls.load(settings.index_dir, **parts)
         except IndexNotFoundError:
-            return cls.from_paths([settings.seeds_dir], index_dir=settings.index_dir, **parts)
+            return cls.from_paths([settings.seeds_dir], index_dir=settings.index_dir, base=settings.seeds_dir, **parts)
 
     # ----- the corpus --------------------------------------------------------------------
 
@@ -142,13 +146,38 @@ class Pipeline:
     def documents(self) -> Mapping[str, Document]:
         return self.index.documents
 
-    def add(self, documents: Sequence[Document], *, progress: bool = False) -> None:
-        """Add or update documents; the index on disk is replaced atomically."""
+    def add(self, documents: Sequence[Document], *, progress: bool = False) -> IndexChange:
+        """Add or update documents; the index on disk is replaced atomically. Says which documents were
+        added, which replaced one of the same id, which were unchanged, and which are near-duplicates."""
         with self._lock:
+            before = self.index.documents
+            change = describe_additions(before, documents)
+            restated = [d for d in documents if d.doc_id in change.unchanged and d != before[d.doc_id]]
+            if not change.added and not change.replaced and not restated:
+                return change  # nothing new: nothing embedded, nothing written
+            # (documents with the same text and new metadata, e.g. a feed entry's revision, embed nothing)
             index = self.index.with_documents(documents, self.embedder, progress=progress)
             if self.index_dir is not None:
                 index.save(self.index_dir)
             self._retriever = self._retriever.with_index(index)
+            return change
+
+    def remove(self, doc_ids: Sequence[str]) -> IndexChange:
+        """Remove documents (nothing is embedded again); the index on disk is replaced atomically, so the
+        previous one stays loadable until the switch. Unknown ids are refused before anything changes."""
+        with self._lock:
+            self.check_doc_ids(doc_ids)
+            index = self.index.without_documents(list(dict.fromkeys(doc_ids)), self.embedder)
+            if self.index_dir is not None:
+                index.save(self.index_dir)
+            self._retriever = self._retriever.with_index(index)
+            return IndexChange(removed=tuple(dict.fromkeys(doc_ids)))
+
+    def check_doc_ids(self, doc_ids: Collection[str] | None) -> None:
+        """Refuse ids that are not in the index (``qa ask --doc``, ``qa remove``, the chat's filter)."""
+        missing = sorted(set(doc_ids or ()) - set(self.documents))
+        if missing:
+            raise UnknownDocumentError(missing, len(self.documents))
 
     # ----- asking ------------------------------------------------------------------------
 
@@ -157,6 +186,7 @@ class Pipeline:
     ) -> Retrieval:
         """The ranked sentences for a question, best first, and whether they answer it."""
         q = check_question(question, self.settings.max_question_chars)
+        self.check_doc_ids(doc_ids)
         return self._retriever.search(q, k or self.settings.top_k, doc_ids=doc_ids)
 
     def _select(self, llm: str | None) -> Selection:
@@ -179,8 +209,10 @@ class Pipeline:
         """
         q = check_question(question, self.settings.max_question_chars)
         turns = check_history(history)
+        self.check_doc_ids(doc_ids)
         selection = self._select(llm)
-        retrieval = self._retriever.search(standalone_query(q, turns), self.settings.top_k, doc_ids=doc_ids)
+        retriever = self._retriever  # one snapshot of the index for the whole answer
+        retrieval = retriever.search(standalone_query(q, turns), self.settings.top_k, doc_ids=doc_ids)
         generator, notice = selection.generator, selection.notice
         if retrieval.abstains:
             yield ABSTAIN_TEXT
@@ -199,10 +231,10 @@ class Pipeline:
             for delta in generator.stream(q, hits, turns):
                 parts.append(delta)
                 yield delta
-        checker = ClaimChecker(self.embedder, self.index, model=self.claim_model)
+        checker = ClaimChecker(self.embedder, retriever.index, model=self.claim_model)  # the same snapshot
         yield build_answer(
             q, "".join(parts), hits, backend=generator.name, notice=notice,
-            checker=checker if generator.writes_free_text else None,
+            checker=checker if generator.writes_free_text else None, documents=retriever.index.documents,
         )
 
     def ask(

@@ -10,11 +10,26 @@ ABSTAIN_TEXT = "The article does not say."
 
 @dataclass(frozen=True)
 class Document:
-    """A whole article as read from disk or given as text; offsets are relative to ``text``."""
+    """A whole article as read from a file, a link, a feed or given as text; offsets are relative to ``text``.
 
-    doc_id: str
+    ``text`` is the canonical text: what is stored, indexed, cited and highlighted. An article read
+    with metadata begins with a short header that is part of it (title line, byline, dateline:
+    ``qa.ingest.header``), so questions about who wrote it or when are answered from cited text.
+    The metadata fields are never invented: ``None`` (or ``()``) when the source does not say.
+    """
+
+    doc_id: str  # stable and unique: the URL, or the file's path relative to where it was indexed from
     text: str
-    source: str = ""
+    source: str = ""  # where it was read from: a path, a URL, ``upload:NAME``, ``FEED_URL#entry``
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    published: str | None = None  # ISO 8601 date or datetime, as the source gives it
+    modified: str | None = None  # ditto; only when the source says so, never copied from ``published``
+    outlet: str | None = None  # the site or publication's name
+    url: str | None = None  # the canonical address of the article
+    language: str | None = None  # as declared by the source ("en", "en-US"); no detection
+    notice: str | None = None  # what the reader had to do, e.g. no article found: the visible text was indexed
+    revision: str | None = None  # what the source said about this version (a feed entry's id and dates)
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,10 @@ class Citation:
     start: int
     end: int
     score: float
+    title: str | None = None  # the cited document's metadata, for the reference list
+    published: str | None = None
+    url: str | None = None
+    outlet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,11 +135,26 @@ class Answer:
                     "start": c.start,
                     "end": c.end,
                     "score": round(c.score, 4),
+                    "title": c.title,
+                    "published": c.published,
+                    "url": c.url,
+                    "outlet": c.outlet,
                 }
                 for c in self.citations
             ],
             "claims": [c.to_json() for c in self.claims],
         }
+
+
+@dataclass(frozen=True)
+class IndexChange:
+    """What adding or removing documents did, for the message the user sees."""
+
+    added: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()  # ids that were indexed before with another content
+    unchanged: tuple[str, ...] = ()  # given again with the same content: nothing embedded
+    removed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # near-duplicates, pages without an article, skipped feed entries
 
 
 @dataclass(frozen=True)

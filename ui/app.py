@@ -17,13 +17,14 @@ from typing import Any, TypedDict
 import gradio as gr
 
 from qa.errors import ConfigError, QAError
+from qa.ingest.fetch import fetch_policy
 from qa.pipeline import Pipeline
 from qa.question import check_question
 from qa.types import Answer
 
 from . import render
 from .assets import SCROLL_TO_FIRST_CITATION
-from .uploads import read_uploads
+from .documents import DocumentHandlers, Panel
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ DEFAULT_CONCURRENCY = 8  # answers computed at once; the rest wait in the queue
 QUEUE_SIZE = 256  # waiting requests beyond this are refused with "queue full"
 HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
 SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
-UPLOAD_SUFFIXES = [".txt", ".md", ".html", ".htm"]
+UPLOAD_SUFFIXES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 
 class ChatTurn(TypedDict):
     """One chat message as the session keeps it: what the pipeline sees and what the user sees."""
@@ -66,15 +67,19 @@ def _error_message(exc: BaseException) -> str:
 class ChatHandlers:
     """The event handlers of one app, bound to its pipeline (shared by all sessions)."""
 
-    def __init__(self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int) -> None:
+    def __init__(self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, remote: bool = False) -> None:
         self.pipeline = pipeline
         self.llm = llm
         self.max_file_bytes = max_file_bytes
+        settings = pipeline.settings
+        self.docs = DocumentHandlers(pipeline, max_file_bytes=max_file_bytes,
+                                     policy=lambda: fetch_policy(settings, served_remotely=remote))
 
     # ----- documents -----------------------------------------------------------------
 
-    def doc_choices(self) -> list[str]:
-        return sorted(self.pipeline.documents)
+    def doc_choices(self) -> list[tuple[str, str]]:
+        """The document list: ``(label, id)``, labelled "Title — Outlet, 6 Feb 2018"."""
+        return self.docs.choices()
 
     def doc_filter(self, selected: Collection[str] | None) -> list[str] | None:
         """The documents a question is restricted to; None means all. Unknown ids are an error."""
@@ -91,47 +96,19 @@ class ChatHandlers:
 
     def refresh_documents(self, selected: list[str] | None = None) -> tuple[Any, str]:
         """Document list and summary, keeping the still-valid part of the user's selection."""
-        choices = self.doc_choices()
-        keep = [d for d in (selected or []) if d in self.pipeline.documents]
-        return gr.update(choices=choices, value=keep), render.documents_summary(self.pipeline.documents)
+        _, choices, summary, *_ = self.docs.panel("", selected)
+        return choices, summary
 
     def upload(
         self, files: list[str] | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS
-    ) -> tuple[str, Any, Any, str]:
-        """Validate uploaded files, then embed and index the good ones; every rejection is explained."""
-        if not files:
-            choices_update, summary = self.refresh_documents(selected)
-            return "", choices_update, None, summary
-        progress(0.05, desc=f"Reading {len(files)} file(s)")
-        report = read_uploads([(str(f), None) for f in files], max_bytes=self.max_file_bytes)
-        lines: list[str] = []
-        if report.accepted:
-            names = ", ".join(d.doc_id for d in report.accepted)
-            progress(0.2, desc=f"Embedding and indexing {names}")
-            try:
-                before = set(self.pipeline.documents)
-                self.pipeline.add(report.accepted, progress=True)
-            except (QAError, OSError) as exc:
-                log.exception("indexing an upload failed")
-                msg = str(exc) if isinstance(exc, QAError) else f"Could not write the index ({exc}). Try again."
-                lines.append(
-                    f'<div class="qa-status qa-error" role="alert"><strong>Error:</strong> {render.escape(msg)}</div>'
-                )
-            else:
-                for d in report.accepted:
-                    verb = "Updated" if d.doc_id in before else "Added"
-                    lines.append(
-                        f'<div class="qa-status qa-ok">{verb} <strong>{render.escape(d.doc_id)}</strong> '
-                        f"({len(d.text):,} characters).</div>"
-                    )
-        for name, reason in report.rejected:
-            lines.append(
-                f'<div class="qa-status qa-error" role="alert">Rejected '
-                f"<strong>{render.escape(name)}</strong>: {render.escape(reason)}</div>"
-            )
-        progress(1.0, desc="Done")
-        choices_update, summary = self.refresh_documents(selected)
-        return "".join(lines), choices_update, None, summary
+    ) -> Panel:
+        """Validate uploaded files, then embed and index the good ones; every rejection is explained, and a
+        file that would replace an indexed document waits for the user's confirmation."""
+        return self.docs.upload(files, selected, progress)
+
+    def add_link(self, url: str | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS) -> Panel:
+        """Fetch a page or a feed by its link and index it (the chat's "add by link" box)."""
+        return self.docs.add_link(url, selected, progress)
 
     # ----- chat ----------------------------------------------------------------------
 
@@ -239,10 +216,12 @@ def build_app(
     max_file_bytes: int | None = None,
     concurrency_limit: int = DEFAULT_CONCURRENCY,
     title: str = "News QA",
+    remote: bool = False,
 ) -> gr.Blocks:
-    """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits."""
+    """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits.
+    ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``)."""
     limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
-    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit)
+    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote)
     mb = f"{limit / 1e6:g}"
     demo = gr.Blocks(title=title, analytics_enabled=False)
     with demo:
@@ -284,6 +263,7 @@ def build_app(
                     clear = gr.Button("New chat", size="sm", variant="stop", elem_id="qa-clear")
             with gr.Column(scale=4, min_width=320):
                 sources = gr.HTML(render.EMPTY_SOURCES_HTML, elem_id="qa-sources", label="Sources", container=True)
+        pending = gr.State(None)  # documents waiting for "Replace" (per session)
         with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -294,15 +274,25 @@ def build_app(
                         elem_id="qa-doc-filter",
                     )
                     doc_summary = gr.Markdown(render.documents_summary(pipeline.documents), elem_id="qa-doc-summary")
+                    remove = gr.Button("Remove ticked documents", size="sm", variant="secondary", elem_id="qa-remove")
                 with gr.Column(scale=1):
                     upload = gr.File(
-                        label=f"Add documents: .txt, .md or .html, up to {mb} MB each",
+                        label=f"Add documents: .txt, .md, .html or .pdf, up to {mb} MB each",
                         file_count="multiple",
                         file_types=UPLOAD_SUFFIXES,
                         type="filepath",
                         elem_id="qa-upload",
                     )
+                    with gr.Row(equal_height=True):
+                        link = gr.Textbox(show_label=False, placeholder="Add by link: https://… (an article or an "
+                                          "RSS/Atom feed)", elem_id="qa-link", scale=5, max_lines=1)
+                        add_link = gr.Button("Add link", elem_id="qa-add-link", scale=1, min_width=90)
                     upload_status = gr.HTML("", elem_id="qa-upload-status")
+                    with gr.Column(visible=False, elem_id="qa-confirm") as confirm_row:
+                        confirm_msg = gr.HTML("", elem_id="qa-confirm-message")
+                        with gr.Row():
+                            replace = gr.Button("Replace", size="sm", variant="stop", elem_id="qa-replace")
+                            keep = gr.Button("Keep the indexed one", size="sm", elem_id="qa-keep")
 
         chat_io: dict[str, Any] = {
             "fn": h.respond,
@@ -331,15 +321,20 @@ def build_app(
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"
         ).then(**scroll)
-        upload.upload(
-            h.upload,
-            inputs=[upload, doc_filter],
-            outputs=[upload_status, doc_filter, upload, doc_summary],
-            concurrency_limit=1,
-            concurrency_id="index",
-            api_name="upload",
-            show_progress="full",
+        panel = [upload_status, doc_filter, doc_summary, pending, confirm_row, confirm_msg]
+        index_io: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "index", "show_progress": "full"}
+        upload.upload(h.upload, inputs=[upload, doc_filter], outputs=panel, api_name="upload", **index_io).then(
+            lambda: None, outputs=[upload], queue=False, api_visibility="private"
         )
+        link_io: dict[str, Any] = {"inputs": [link, doc_filter], "outputs": panel, **index_io}
+        add_link.click(h.add_link, api_name="add_link", **link_io).then(
+            lambda: "", outputs=[link], queue=False, api_visibility="private"
+        )
+        link.submit(h.add_link, api_visibility="private", **link_io)
+        replace.click(h.docs.confirm, inputs=[pending, doc_filter], outputs=panel, api_visibility="private",
+                      **index_io)
+        keep.click(h.docs.cancel, inputs=[pending, doc_filter], outputs=panel, api_visibility="private", queue=False)
+        remove.click(h.docs.remove, inputs=[doc_filter], outputs=panel, api_name="remove", **index_io)
         demo.load(h.refresh_documents, inputs=[doc_filter], outputs=[doc_filter, doc_summary], api_visibility="private")
         gr.api(  # type: ignore[attr-defined]
             _ask_endpoint(h), api_name="ask", concurrency_limit=concurrency_limit, concurrency_id="answer"

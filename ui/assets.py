@@ -20,10 +20,13 @@ CSS = """
   color: var(--body-text-color-subdued); margin-bottom: .5rem; padding-top: .4rem; }
 .qa-empty { color: var(--body-text-color-subdued); }
 .qa-doc + .qa-doc { margin-top: 1rem; border-top: 1px solid var(--border-color-primary); padding-top: .75rem; }
-.qa-doc-title { font-weight: 600; margin-bottom: .4rem; word-break: break-all; position: sticky; top: 0;
+.qa-doc-title { font-weight: 600; margin-bottom: .4rem; overflow-wrap: anywhere; position: sticky; top: 0;
   z-index: 1; padding: .2rem 0; background: var(--block-background-fill);
   border-bottom: 1px solid var(--border-color-primary); }
 .qa-doc-refs { font-weight: 400; color: var(--body-text-color-subdued); }
+.qa-doc-meta { font-weight: 400; font-size: .85rem; color: var(--body-text-color-subdued); word-break: normal; }
+.qa-doc-meta a { color: #b7791f; }
+.qa-doc-id { font-weight: 400; font-size: .75rem; color: var(--body-text-color-subdued); }
 .qa-doc-text { white-space: pre-wrap; overflow-wrap: anywhere; }
 mark.qa-cite { background: rgba(255, 200, 40, .45); color: inherit; border-radius: 3px;
   padding: 0 .15rem; box-shadow: 0 0 0 1px rgba(200, 140, 0, .35); scroll-margin: 4rem; }
@@ -77,5 +80,7 @@ document.addEventListener("click", function (event) {
 SCROLL_TO_FIRST_CITATION = """() => {
   const box = document.querySelector("#qa-sources .qa-sources");
   const mark = box && box.querySelector("mark.qa-cite");
-  if (mark) { box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - 60); }
+  const head = mark && mark.closest(".qa-doc") && mark.closest(".qa-doc").querySelector(".qa-doc-title");
+  const below = (head ? head.offsetHeight : 0) + 24;  // the document's sticky title must not cover it
+  if (mark) { box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - below); }
 }"""

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from qa.cite.markers import find_markers, strip_markers
+from qa.ingest.header import label, long_date
 from qa.types import Answer, Citation, Document
 
 # Longer documents are shown as excerpts around the cited sentences, so a 10 MB upload
@@ -89,11 +90,13 @@ def claim_flags(answer: Answer) -> list[tuple[int, int, str]]:
 
 
 def references_html(citations: Sequence[Citation]) -> str:
-    """The numbered reference list under an answer: number, exact sentence, document (one HTML block)."""
+    """The numbered reference list under an answer: number, exact sentence, and the document as
+    "Title — Outlet, 6 Feb 2018" (its id when it has no title) (one HTML block)."""
     items = "".join(
         f'<li><a class="qa-ref" href="#qa-cite-{c.n}">[{c.n}]</a> '
         f'<span class="qa-ref-text">\u201c{escape(c.text)}\u201d</span> '
-        f'<span class="qa-ref-doc">\u2014 {escape(c.doc_id)}</span></li>'
+        f'<span class="qa-ref-doc" title="{escape(c.doc_id)}">'
+        f"\u2014 {escape(label(c.title, c.outlet, c.published, c.doc_id))}</span></li>"
         for c in citations
     )
     return f'<div class="qa-refs"><div class="qa-refs-title">Sources</div><ul>{items}</ul></div>'
@@ -229,8 +232,8 @@ def render_sources(documents: Mapping[str, Document], answer: Answer | None) -> 
     sections = []
     for doc_id, cites in by_doc.items():
         numbers = ", ".join(f"[{c.n}]" for c in cites)
-        head = f'<div class="qa-doc-title">{escape(doc_id)} <span class="qa-doc-refs">{numbers}</span></div>'
         doc = documents.get(doc_id)
+        head = document_header(doc, cites[0], numbers)
         if doc is None:
             body = "".join(
                 f'<p><mark class="qa-cite" id="qa-cite-{c.n}"><sup class="qa-num">{c.n}</sup>'
@@ -245,6 +248,33 @@ def render_sources(documents: Mapping[str, Document], answer: Answer | None) -> 
         sections.append(f'<section class="qa-doc" data-doc-id="{escape(doc_id)}">{head}{body}</section>')
     title = '<div class="qa-sources-title">Sources</div>'
     return '<div class="qa-sources">' + title + "".join(sections) + "</div>"
+
+
+def _safe_link(url: str | None) -> str | None:
+    """Only http(s) addresses become links (never ``javascript:``)."""
+    return url if url and url.lower().startswith(("http://", "https://")) else None
+
+
+def document_header(doc: Document | None, first: Citation, numbers: str) -> str:
+    """The source panel's header for one document: its title, then outlet, authors, dates and link."""
+    title = (doc.title if doc else first.title) or first.doc_id
+    outlet = doc.outlet if doc else first.outlet
+    published = doc.published if doc else first.published
+    url = _safe_link(doc.url if doc else first.url)
+    parts = [escape(outlet)] if outlet else []
+    if doc is not None and doc.authors:
+        parts.append("by " + escape(", ".join(doc.authors)))
+    if long_date(published):
+        parts.append(f"published {escape(long_date(published) or '')}")
+    if doc is not None and long_date(doc.modified) and long_date(doc.modified) != long_date(published):
+        parts.append(f"updated {escape(long_date(doc.modified) or '')}")
+    if url:
+        parts.append(f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer nofollow">source</a>')
+    joined = " \u00b7 ".join(parts)
+    meta = f'<div class="qa-doc-meta">{joined}</div>' if parts else ""
+    doc_id = f'<div class="qa-doc-id">{escape(first.doc_id)}</div>' if title != first.doc_id else ""
+    return (f'<div class="qa-doc-title">{escape(title)} <span class="qa-doc-refs">{numbers}</span>{meta}{doc_id}'
+            "</div>")
 
 
 def documents_summary(documents: Mapping[str, Document]) -> str:

@@ -13,14 +13,14 @@ else abstains.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from qa.cite.claims import claim_text, drop_reference_list, is_abstention, split_claims
 from qa.cite.evidence import ClaimChecker
 from qa.cite.markers import MARKER, cited_numbers, dedupe, format_markers, parse_numbers, renumber, strip_markers
 from qa.cite.support import AnswerSentence, Decision, unchecked, verify
-from qa.types import ABSTAIN_TEXT, Answer, Citation, ClaimCheck, Hit
+from qa.types import ABSTAIN_TEXT, Answer, Citation, ClaimCheck, Document, Hit
 
 if TYPE_CHECKING:
     from qa.embed import Embedder
@@ -73,9 +73,11 @@ def build_answer(
     checker: ClaimChecker | None = None,
     embedder: Embedder | None = None,
     check: bool | None = None,
+    documents: Mapping[str, Document] | None = None,
 ) -> Answer:
     """Check and renumber the generator's markers; check the claims with ``checker`` (or, without an
-    index, with a checker over ``sources`` and ``embedder``). ``check`` defaults to whether either is given."""
+    index, with a checker over ``sources`` and ``embedder``). ``check`` defaults to whether either is given.
+    ``documents`` give each citation its document's title, outlet, date and URL."""
     if not sources or not text.strip():
         return Answer(question=question, text=ABSTAIN_TEXT, abstained=True, backend=backend, notice=notice)
     text = drop_reference_list(text)
@@ -120,8 +122,12 @@ def build_answer(
     for new_n, old_n in enumerate(order, start=1):
         hit = extended[old_n - 1]
         cited = hit.sentence
-        citations.append(Citation(n=new_n, doc_id=cited.doc_id, text=cited.text, start=cited.start, end=cited.end,
-                                  score=hit.score))
+        doc = documents.get(cited.doc_id) if documents is not None else None
+        citations.append(Citation(
+            n=new_n, doc_id=cited.doc_id, text=cited.text, start=cited.start, end=cited.end, score=hit.score,
+            title=doc.title if doc else None, published=doc.published if doc else None,
+            url=doc.url if doc else None, outlet=doc.outlet if doc else None,
+        ))
     return Answer(
         question=question,
         text=rewritten,

@@ -59,5 +59,9 @@ class SentenceIndex(ABC):
         """A new index with ``documents`` added (or replacing those of the same id); this one is unchanged."""
 
     @abstractmethod
+    def without_documents(self, doc_ids: Sequence[str], embedder: Embedder) -> SentenceIndex:
+        """A new index without the documents ``doc_ids`` (nothing is embedded again); this one is unchanged."""
+
+    @abstractmethod
     def save(self, path: str | Path) -> None:
         """Write the index to ``path``; the previous index there stays loadable until the switch."""

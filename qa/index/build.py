@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,11 +42,15 @@ def plan_rows(
     *,
     previous: SentenceIndex | None = None,
     progress: bool = False,
+    remove: Collection[str] = (),
 ) -> Rows:
     """Segment and embed ``documents``, reusing the vectors (and token codes) of any document of
-    ``previous`` whose content is unchanged; documents with the id of an old one replace it."""
+    ``previous`` whose content is unchanged; documents with the id of an old one replace it, and the
+    old documents named in ``remove`` are left out."""
     reuse = previous if previous is not None and previous.model == embedder.name else None
     by_id: dict[str, Document] = dict(reuse.documents) if reuse is not None else {}
+    for doc_id in remove:
+        by_id.pop(doc_id, None)
     for doc in documents:
         by_id[doc.doc_id] = doc
     sentences: list[Sentence] = []

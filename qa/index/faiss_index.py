@@ -21,7 +21,16 @@ from qa.errors import IndexCorruptError, IndexMismatchError
 from qa.index.base import SentenceIndex
 from qa.index.build import plan_rows
 from qa.index.lexical import LexicalIndex, from_saved, saved_arrays
-from qa.index.manifest import MANIFEST, Manifest, content_hash, file_hash, read_manifest
+from qa.index.manifest import (
+    LISTED_FIELDS,
+    MANIFEST,
+    Manifest,
+    content_hash,
+    document_from_row,
+    document_row,
+    file_hash,
+    read_manifest,
+)
 from qa.index.tokens import TokenTable
 from qa.index.vectors import build_faiss, choose_index_type, extend_index
 from qa.ingest import SEGMENTER_NAME
@@ -112,6 +121,7 @@ class FaissIndex(SentenceIndex):
                     "sha256": content_hash(d.text),
                     "source": d.source,
                     "sentences": len(self.rows_of(d.doc_id)),
+                    **{k: v for k, v in document_row(d).items() if k in LISTED_FIELDS},
                 }
                 for d in self.documents.values()
             },
@@ -127,10 +137,12 @@ class FaissIndex(SentenceIndex):
         *,
         previous: SentenceIndex | None = None,
         progress: bool = False,
+        remove: Sequence[str] = (),
     ) -> FaissIndex:
-        """Index ``documents`` (with those of ``previous`` not replaced); unchanged documents are not
-        embedded again, and when the old rows stay in place FAISS and BM25 grow instead of being rebuilt."""
-        rows = plan_rows(documents, embedder, previous=previous, progress=progress)
+        """Index ``documents`` (with those of ``previous`` not replaced or in ``remove``); unchanged documents
+        are not embedded again, and when the old rows stay in place FAISS and BM25 grow instead of being
+        rebuilt (after a removal they are rebuilt from the stored vectors and texts)."""
+        rows = plan_rows(documents, embedder, previous=previous, progress=progress, remove=remove)
         old = previous if isinstance(previous, FaissIndex) and rows.appends else None
         index, index_type, lexical = None, None, None
         if old is not None:  # add the new vectors to the old index, no retraining
@@ -157,6 +169,9 @@ class FaissIndex(SentenceIndex):
         self, documents: Sequence[Document], embedder: Embedder, *, progress: bool = False
     ) -> FaissIndex:
         return FaissIndex.build(documents, embedder, previous=self, progress=progress)
+
+    def without_documents(self, doc_ids: Sequence[str], embedder: Embedder) -> FaissIndex:
+        return FaissIndex.build([], embedder, previous=self, remove=doc_ids)
 
     def save(self, path: str | Path) -> None:
         """Write a new generation of files, then switch the manifest to it atomically.
@@ -194,7 +209,7 @@ class FaissIndex(SentenceIndex):
                         names[f"token_{kind}_{b}"] = f"token{kind}-{gen}-{b}.npy"
         with (root / names["documents"]).open("w", encoding="utf-8") as f:
             for d in self.documents.values():
-                f.write(json.dumps({"doc_id": d.doc_id, "source": d.source, "text": d.text}, ensure_ascii=False))
+                f.write(json.dumps(document_row(d), ensure_ascii=False))
                 f.write("\n")
         np.save(root / names["sentences"], spans, allow_pickle=False)
         np.save(root / names["vectors"], self.vectors, allow_pickle=False)
@@ -266,7 +281,7 @@ class FaissIndex(SentenceIndex):
             with paths["documents"].open(encoding="utf-8") as f:
                 for line in f:
                     row = json.loads(line)
-                    documents.append(Document(doc_id=row["doc_id"], text=row["text"], source=row.get("source", "")))
+                    documents.append(document_from_row(row))
             spans = np.load(paths["sentences"], allow_pickle=False)
             vectors = np.load(paths["vectors"], allow_pickle=False)
             tokens = None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.types import Document
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -31,6 +32,28 @@ def file_hash(path: Path) -> str:
             h.update(block)
     return h.hexdigest()
 
+
+#: The metadata copied into the manifest's document entries, so ``qa docs`` lists documents without
+#: opening the index.
+LISTED_FIELDS = ("title", "authors", "published", "modified", "outlet", "url", "language", "notice")
+
+
+def document_row(doc: Document) -> dict[str, Any]:
+    """A document as one JSON object of ``documents-*.jsonl`` (its metadata fields included when set)."""
+    row: dict[str, Any] = {"doc_id": doc.doc_id, "source": doc.source, "text": doc.text}
+    for name, value in asdict(doc).items():
+        if name not in row and value not in (None, ()):
+            row[name] = list(value) if isinstance(value, tuple) else value
+    return row
+
+
+def document_from_row(row: dict[str, Any]) -> Document:
+    """The inverse of ``document_row``; rows of indexes written before metadata was kept load too."""
+    known = {f.name for f in fields(Document)}
+    values = {k: v for k, v in row.items() if k in known}
+    if "authors" in values:
+        values["authors"] = tuple(str(a) for a in values["authors"] or ())
+    return Document(**values)
 
 
 @dataclass(frozen=True)

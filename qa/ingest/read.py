@@ -1,7 +1,13 @@
-"""Reading articles from files and bytes: every refusal happens before anything is indexed."""
+"""Reading articles from files and bytes: every refusal happens before anything is indexed.
+
+A document's id is stable and unique: for a file, its path relative to the folder indexing started from
+(``base``, by default the current directory), or its absolute path when it lies outside; never its bare
+name, so two ``story.txt`` from two folders are two documents, and the same file given twice is one.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -9,37 +15,60 @@ from qa.errors import (
     EmptyDocumentError,
     FileTooLargeError,
     MissingFileError,
-    UndecodableDocumentError,
     UnsupportedFileTypeError,
 )
-from qa.ingest.html import html_to_text
+from qa.ingest.formats import (
+    SUFFIX_FORMATS,
+    Parsed,
+    decode,
+    html_charset,
+    read_html,
+    read_markdown,
+    read_pdf,
+    read_text,
+)
+from qa.ingest.header import with_header
 from qa.types import Document
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+
+__all__ = ["SUPPORTED_SUFFIXES", "decode", "document_from_bytes", "expand_paths", "file_id", "make_document",
+           "parse_bytes", "read_document", "read_documents"]
 
 
-def decode(data: bytes, name: str) -> str:
-    """Decode strict UTF-8 (with or without BOM); binary data is refused, not guessed at."""
-    if b"\x00" in data[:8192]:
-        raise UndecodableDocumentError(name)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UndecodableDocumentError(name) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+def parse_bytes(data: bytes, name: str, fmt: str, *, url: str | None = None, charset: str | None = None) -> Parsed:
+    """Read ``data`` in format ``fmt`` (``text``, ``markdown``, ``html``, ``pdf``); ``name`` is for messages."""
+    if fmt == "pdf":
+        return read_pdf(data, name)
+    if fmt == "html":
+        return read_html(decode(data, name, charset or html_charset(data)), name, url)
+    text = decode(data, name, charset)
+    return read_markdown(text) if fmt == "markdown" else read_text(text)
+
+
+def make_document(doc_id: str, parsed: Parsed, *, source: str, name: str, revision: str | None = None) -> Document:
+    """The Document of a parsed article: its canonical text (header + body) and metadata."""
+    meta = {"title": parsed.title, "authors": parsed.authors, "published": parsed.published,
+            "modified": parsed.modified, "outlet": parsed.outlet}
+    text = with_header(parsed.body, **meta) if parsed.header else parsed.body
+    if not text.strip():
+        raise EmptyDocumentError(name)
+    return Document(
+        doc_id=doc_id, text=text, source=source, title=parsed.title, authors=parsed.authors,
+        published=parsed.published, modified=parsed.modified, outlet=parsed.outlet, url=parsed.url,
+        language=parsed.language, notice=parsed.notice, revision=revision,
+    )
 
 
 def document_from_bytes(data: bytes, name: str, *, doc_id: str | None = None, source: str = "") -> Document:
     """Build a Document from uploaded or read bytes; the suffix of ``name`` picks the format."""
-    suffix = Path(name).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
+    fmt = SUFFIX_FORMATS.get(Path(name).suffix.lower())
+    if fmt is None:
         raise UnsupportedFileTypeError(name, SUPPORTED_SUFFIXES)
-    text = decode(data, name)
-    if suffix in (".html", ".htm"):
-        text = html_to_text(text)
-    if not text.strip():
+    if not data.strip():
         raise EmptyDocumentError(name)
-    return Document(doc_id=doc_id or Path(name).name, text=text, source=source or name)
+    parsed = parse_bytes(data, name, fmt)
+    return make_document(doc_id or Path(name).name, parsed, source=source or name, name=name)
 
 
 def read_document(
@@ -82,15 +111,27 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def read_documents(paths: Iterable[str | Path], *, max_bytes: int) -> list[Document]:
-    """Read every file first, so one bad file fails the whole batch before anything is written."""
-    docs = [read_document(p, max_bytes=max_bytes) for p in expand_paths(paths)]
-    seen: dict[str, str] = {}
-    unique: list[Document] = []
-    for doc in docs:
-        doc_id = doc.doc_id
-        if doc_id in seen:
-            doc_id = doc.source
-        seen[doc_id] = doc.source
-        unique.append(Document(doc_id=doc_id, text=doc.text, source=doc.source))
-    return unique
+def file_id(path: Path, base: Path | None = None) -> str:
+    """A file's document id: its path relative to ``base`` (default: the current directory), with ``/``
+    separators, or its absolute path when it is outside ``base``.
+
+    >>> file_id(Path("/news/a/story.txt"), Path("/news")), file_id(Path("/elsewhere/story.txt"), Path("/news"))
+    ('a/story.txt', '/elsewhere/story.txt')
+    """
+    full = Path(os.path.abspath(path))
+    root = Path(os.path.abspath(base if base is not None else Path.cwd()))
+    try:
+        return full.relative_to(root).as_posix()
+    except ValueError:
+        return full.as_posix()
+
+
+def read_documents(paths: Iterable[str | Path], *, max_bytes: int, base: Path | None = None) -> list[Document]:
+    """Read every file first, so one bad file fails the whole batch before anything is written. The same
+    file named twice (``a.txt`` and ``./a.txt``) is read once."""
+    docs: dict[str, Document] = {}
+    for p in expand_paths(paths):
+        doc_id = file_id(p, base)
+        if doc_id not in docs:
+            docs[doc_id] = read_document(p, max_bytes=max_bytes, doc_id=doc_id, source=str(p))
+    return list(docs.values())

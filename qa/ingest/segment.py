@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from qa.ingest.header import header_spans
 from qa.types import Document, Sentence
 
 if TYPE_CHECKING:
@@ -22,9 +23,9 @@ def _segmenter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False, char_span=False)
 
 
-def _spans(text: str) -> Iterator[tuple[int, int]]:
-    """Yield (start, end) of each sentence; lines are hard boundaries (headlines, paragraphs)."""
-    for line in re.finditer(r"[^\n]+", text):
+def _spans(text: str, start: int = 0) -> Iterator[tuple[int, int]]:
+    """Yield (start, end) of each sentence from ``start`` on; lines are hard boundaries (headlines, paragraphs)."""
+    for line in re.compile(r"[^\n]+").finditer(text, start):
         body = line.group()
         if not body.strip():
             continue
@@ -45,8 +46,11 @@ def _spans(text: str) -> Iterator[tuple[int, int]]:
 
 
 def segment(doc: Document) -> list[Sentence]:
-    """Split a document into sentences, each an exact slice ``doc.text[start:end]``."""
+    """Split a document into sentences, each an exact slice ``doc.text[start:end]``; each line of the
+    header (title, byline, dateline) is one sentence, whatever its abbreviations."""
+    header = sorted(header_spans(doc).values())
+    rest = _spans(doc.text, header[-1][1] if header else 0)
     return [
         Sentence(doc_id=doc.doc_id, n=i, start=s, end=e, text=doc.text[s:e])
-        for i, (s, e) in enumerate(_spans(doc.text))
+        for i, (s, e) in enumerate([*header, *rest])
     ]

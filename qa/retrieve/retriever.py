@@ -9,6 +9,7 @@ import numpy as np
 
 from qa.embed import Embedder
 from qa.index import SentenceIndex
+from qa.retrieve.about import header_first
 from qa.retrieve.candidates import Candidates, gather, neighbours
 from qa.retrieve.features import FEATURES
 from qa.retrieve.rerank import QueryTokens, TokenCache, late_score, token_weights
@@ -107,6 +108,15 @@ class Retriever:
         cand = self.candidates(query, k, doc_ids=doc_ids)
         if not len(cand):
             return Retrieval(query=query, hits=(), confidence=0.0, threshold=1.0)
+        found = self._ranked(query, cand, k)
+        about = header_first(query, self.index, found.hits, doc_ids)
+        if about is None:
+            return found
+        # a question about the article itself, answered by its header line (``qa.retrieve.about``)
+        return Retrieval(query=query, hits=about, confidence=max(found.confidence, found.threshold),
+                         threshold=found.threshold)
+
+    def _ranked(self, query: str, cand: Candidates, k: int) -> Retrieval:
         ranking = self.rank(cand)
         dense_col, bm25_col = FEATURES.index("dense"), FEATURES.index("bm25")
         hits = tuple(

@@ -171,7 +171,7 @@ def test_upload_rejects_bad_files_with_a_reason(
 
 def test_upload_rejects_unsupported_type(app: RunningApp, tmp_path: Path) -> None:
     with pytest.raises(AppError, match="Invalid file type"):
-        app.client.predict([handle_file(_write(tmp_path, "report.pdf", b"%PDF-1.4"))], [], api_name="/upload")
+        app.client.predict([handle_file(_write(tmp_path, "report.docx", b"PK\x03\x04"))], [], api_name="/upload")
 
 
 def test_upload_over_the_size_limit_is_refused_by_the_server(app: RunningApp) -> None:

@@ -30,7 +30,7 @@ def test_ask_json_from_a_fresh_process(tmp_path: Path) -> None:
     assert set(out) == {"answer", "abstained", "backend", "notice", "unsupported", "citations", "claims"}
     assert out["abstained"] is False and out["backend"] == "extractive" and out["notice"] is None
     first = out["citations"][0]
-    assert set(first) == {"n", "doc_id", "sentence", "start", "end", "score"}
+    assert set(first) == {"n", "doc_id", "sentence", "start", "end", "score", "title", "published", "url", "outlet"}
     assert first["sentence"].startswith(GALLANT) and first["doc_id"] == SEED_ID
     text = SEED_FILE.read_text(encoding="utf-8")
     assert text[first["start"] : first["end"]] == first["sentence"]

@@ -14,7 +14,8 @@ from helpers.data import GALLANT_Q, ROOT, SEEDS_DIR
 
 from qa.tools.bench.children import child_modules
 
-HEAVY = ("torch", "sentence_transformers", "transformers", "gradio")
+HEAVY = ("torch", "sentence_transformers", "transformers", "gradio", "trafilatura", "newspaper", "readability", "lxml",
+         "pypdf", "feedparser", "markdown_it")
 
 
 def _run(code: str) -> dict[str, object]:

@@ -10,7 +10,7 @@ from qa import config
 SETTINGS_ENV = (
     "QA_INDEX_DIR", "QA_SEEDS_DIR", "QA_PROMPTS_DIR", "QA_EMBED_MODEL", "QA_EMBED_RUNTIME", "QA_LLM", "QA_MODEL",
     "OLLAMA_HOST", "QA_OLLAMA_TIMEOUT", "QA_TOP_K", "QA_MAX_QUESTION_CHARS", "QA_MAX_FILE_MB", "QA_AUTH_USER",
-    "QA_AUTH_PASSWORD",
+    "QA_AUTH_PASSWORD", "QA_FETCH_TIMEOUT", "QA_ALLOW_PRIVATE_LINKS",
 )
 #: Where no Ollama server listens (the discard port).
 NO_OLLAMA = "http://127.0.0.1:9"

@@ -31,14 +31,14 @@ def test_index_then_ask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     (tmp_path / "empty.txt").write_text("")
-    (tmp_path / "doc.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "doc.docx").write_bytes(b"PK\x03\x04")
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02\xff" * 10)
     with (tmp_path / "huge.txt").open("wb") as f:  # 100 MB (sparse): refused before it is read
         f.truncate(100_000_000)
     return {
         "empty question": (["ask", "   "], "question is empty"),
         "missing file": (["index", str(tmp_path / "nope.txt")], "No such file"),
-        "unsupported type": (["index", str(tmp_path / "doc.pdf")], "Unsupported file type"),
+        "unsupported type": (["index", str(tmp_path / "doc.docx")], "Unsupported file type"),
         "empty document": (["index", str(tmp_path / "empty.txt")], "no text to index"),
         "binary document": (["index", str(tmp_path / "binary.txt")], "not UTF-8 text"),
         "100 MB document": (["index", str(tmp_path / "huge.txt")], "100.0 MB; the limit is 10.0 MB"),
@@ -103,7 +103,7 @@ def test_rebuild_replaces_an_index_from_another_model(tmp_path: Path, capsys: py
     assert main(["index", str(tmp_path / "b.txt"), "--index-dir", str(ix), "--rebuild"]) == 0
     manifest = json.loads((ix / "manifest.json").read_text())
     assert manifest["model"] == "all-MiniLM-L6-v2"
-    assert list(manifest["documents"]) == ["b.txt"]
+    assert list(manifest["documents"]) == [(tmp_path / "b.txt").as_posix()]  # ids are paths, not bare names
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,7 +27,8 @@ def test_seed_question_cites_gallant(seed_pipeline: Pipeline, seed_text: str) ->
     best = seed_pipeline.retrieve(GALLANT_Q).hits[0]
     assert (first.text, first.start, first.score) == (best.sentence.text, best.sentence.start, best.score)
     assert res.to_json()["citations"][0] == {"n": 1, "doc_id": SEED_ID, "sentence": first.text,
-                                             "start": first.start, "end": first.end, "score": round(first.score, 4)}
+                                             "start": first.start, "end": first.end, "score": round(first.score, 4),
+                                             "title": None, "published": None, "url": None, "outlet": None}
 
 
 def test_off_topic_abstains_without_citations(seed_pipeline: Pipeline) -> None:
@@ -102,9 +103,11 @@ def test_from_paths_reads_files_and_folders(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "story.md").write_text("# Trains\nThe new line opened in Lyon.", encoding="utf-8")
     (tmp_path / "page.html").write_text("<p>The <b>bridge</b> cost a lot.</p><script>x()</script>", encoding="utf-8")
-    pipe = Pipeline.from_paths([tmp_path / "in", tmp_path / "page.html"], embedder=HashEmbedder())
-    assert sorted(pipe.documents) == ["page.html", "story.md"]
+    pipe = Pipeline.from_paths([tmp_path / "in", tmp_path / "page.html"], embedder=HashEmbedder(), base=tmp_path)
+    assert sorted(pipe.documents) == ["in/story.md", "page.html"]  # paths relative to where indexing started
     assert pipe.documents["page.html"].text == "The bridge cost a lot."
+    assert pipe.documents["in/story.md"].text == "Trains\n\nThe new line opened in Lyon."  # no Markdown left
+    assert pipe.documents["in/story.md"].title == "Trains"
     big = tmp_path / "big.txt"
     big.write_text("word " * 300, encoding="utf-8")
     with pytest.raises(errors.FileTooLargeError):

@@ -20,7 +20,7 @@ def test_seed_sentences_are_exact_slices(seed_text: str) -> None:
 
 
 def test_the_seed_folder_reads_as_one_document() -> None:
-    (doc,) = read_documents([SEEDS_DIR], max_bytes=10_000_000)
+    (doc,) = read_documents([SEEDS_DIR], max_bytes=10_000_000, base=SEEDS_DIR)
     assert (doc.doc_id, doc.text, doc.source) == (SEED_FILE.name, SEED_FILE.read_text(encoding="utf-8"),
                                                   str(SEED_FILE))
 

@@ -45,6 +45,26 @@ def test_source_panel_escapes_script_and_highlights_the_cited_sentence() -> None
     assert render.escape(sentence) in mark and '<sup class="qa-num">1</sup>' in mark
 
 
+@pytest.mark.parametrize(
+    ("url", "linked"),
+    [("https://news.example/a?b=1&c=2", True), ("javascript:alert(1)", False), (None, False)],
+)
+def test_source_header_shows_metadata_escaped_and_links_only_http(url: str | None, linked: bool) -> None:
+    doc = Document(doc_id="a.html", text="Vote <b>passes</b>\nBy Ann.\n\nIt passed.", title="Vote <b>passes</b>",
+                   authors=("Ann <i>Lee</i>",), published="2018-02-06T10:00:00Z", modified="2018-02-07",
+                   outlet="The <Post>", url=url)
+    cite = Citation(n=1, doc_id="a.html", text="It passed.", start=28, end=38, score=1.0, title=doc.title,
+                    published=doc.published, url=url, outlet=doc.outlet)
+    html_out = render.render_sources({doc.doc_id: doc}, Answer("q", "It passed [1].", False, [cite]))
+    head = html_out[html_out.index('<div class="qa-doc-title">') :]
+    assert head.startswith('<div class="qa-doc-title">Vote &lt;b&gt;passes&lt;/b&gt;')
+    assert "The &lt;Post&gt;" in head and "by Ann &lt;i&gt;Lee&lt;/i&gt;" in head
+    assert "published 6 February 2018" in head and "updated 7 February 2018" in head
+    assert ("href=" in head) is linked and "javascript" not in head
+    refs = render.references_html([cite])
+    assert "\u2014 Vote &lt;b&gt;passes&lt;/b&gt; \u2014 The &lt;Post&gt;, 6 Feb 2018</span>" in refs
+
+
 def test_highlight_uses_offsets_and_numbers_each_citation() -> None:
     doc = Document(doc_id="d.txt", text="Alpha one. Beta two. Gamma three. Beta two.")
     second = Citation(n=2, doc_id="d.txt", text="Beta two.", start=34, end=43, score=1.0)  # the later copy

@@ -82,6 +82,9 @@ def test_a_bad_ollama_host_is_refused(monkeypatch: pytest.MonkeyPatch, value: st
         ("QA_MAX_QUESTION_CHARS", "nan"),
         ("QA_MAX_QUESTION_CHARS", "1e400"),
         ("QA_MAX_QUESTION_CHARS", "99.5"),
+        ("QA_FETCH_TIMEOUT", "0"),
+        ("QA_FETCH_TIMEOUT", "never"),
+        ("QA_ALLOW_PRIVATE_LINKS", "maybe"),
     ],
 )
 def test_bad_numbers_name_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
@@ -99,6 +102,9 @@ def test_bad_numbers_name_the_variable(monkeypatch: pytest.MonkeyPatch, var: str
         ("QA_MAX_FILE_MB", "0.5", "max_file_bytes", 500_000),
         ("QA_MAX_QUESTION_CHARS", "120", "max_question_chars", 120),
         ("QA_OLLAMA_TIMEOUT", "2.5", "ollama_timeout", 2.5),
+        ("QA_FETCH_TIMEOUT", "7", "fetch_timeout", 7.0),
+        ("QA_ALLOW_PRIVATE_LINKS", "1", "allow_private_links", True),
+        ("QA_ALLOW_PRIVATE_LINKS", "Off", "allow_private_links", False),
     ],
 )
 def test_good_numbers_are_read(

@@ -1,5 +1,5 @@
-"""Ingest: reading files and bytes (every refusal before anything is indexed), HTML to text, exact-offset
-sentences."""
+"""Ingest: reading files and bytes (every refusal before anything is indexed), HTML, Markdown and PDF to
+text, ids that are paths relative to where indexing started, exact-offset sentences."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import pytest
 
 from qa import errors
 from qa.ingest import SUPPORTED_SUFFIXES, document_from_bytes, expand_paths, read_document, read_documents, segment
-from qa.ingest.html import html_to_text
+from qa.ingest.formats import NO_ARTICLE_NOTICE
+from qa.ingest.html import visible_text
 from qa.ingest.read import decode
 from qa.types import Document
 
 
 def test_supported_suffixes() -> None:
-    assert SUPPORTED_SUFFIXES == (".txt", ".md", ".html", ".htm")
+    assert SUPPORTED_SUFFIXES == (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 
 
 @pytest.mark.parametrize(
@@ -54,18 +55,22 @@ def test_html_is_reduced_to_visible_text() -> None:
     html = (
         "<html><head><title>Vote</title><style>p{color:red}</style></head><body>"
         "<h1>U.N. vote</h1><p>The U.S. abstained &amp; the <b>resolution</b> passed.</p>"
-        "<script>alert('x')</script><noscript>Enable JS</noscript><p>Hamas welcomed it.</p>"
+        "<script>alert('x')</script><p>Hamas welcomed it.</p>"
         "<template><p>hidden</p></template></body></html>"
     )
-    text = html_to_text(html)
-    assert text == "Vote\nU.N. vote\nThe U.S. abstained & the resolution passed.\nHamas welcomed it."
-    assert "alert" not in text and "color" not in text and "hidden" not in text and "Enable" not in text
+    text = visible_text(html)
+    assert text == "U.N. vote\n\nThe U.S. abstained & the resolution passed.\n\nHamas welcomed it."
+    assert "alert" not in text and "color" not in text and "hidden" not in text
+    # too short to be an article: the visible text is indexed, and the document says so
+    doc = document_from_bytes(html.encode(), "vote.html")
+    assert doc.notice == NO_ARTICLE_NOTICE and doc.title == "U.N. vote"  # the headline, not repeated
+    assert doc.text == "U.N. vote\n\nThe U.S. abstained & the resolution passed.\n\nHamas welcomed it."
 
 
 @pytest.mark.parametrize(
     ("name", "data", "error"),
     [
-        ("a.pdf", b"%PDF-1.4", errors.UnsupportedFileTypeError),
+        ("a.pdf", b"%PDF-1.4", errors.UndecodableDocumentError),
         ("a.docx", b"PK\x03\x04", errors.UnsupportedFileTypeError),
         ("noext", b"text", errors.UnsupportedFileTypeError),
         ("a.txt", b"", errors.EmptyDocumentError),
@@ -86,7 +91,7 @@ def test_bad_documents_are_refused(name: str, data: bytes, error: type[Exception
     ("name", "data", "text"),
     [
         ("a.txt", b"\xef\xbb\xbfOne.\r\nTwo.\rThree.", "One.\nTwo.\nThree."),  # BOM and line endings normalised
-        ("A.MD", b"# Title\nBody.", "# Title\nBody."),  # suffixes in any case
+        ("A.MD", b"# Title\nBody **bold**.", "Title\n\nBody bold."),  # suffixes in any case; Markdown reduced
         ("page.htm", b"<p>Caf\xc3\xa9 <i>au</i> lait.</p>", "Caf\u00e9 au lait."),
     ],
 )
@@ -106,9 +111,9 @@ def test_read_document_errors(tmp_path: Path) -> None:
     big.write_bytes(b"a" * 2000)
     with pytest.raises(errors.FileTooLargeError, match=r"0\.0 MB; the limit is 0\.0 MB"):
         read_document(big, max_bytes=1000)
-    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
-    with pytest.raises(errors.UnsupportedFileTypeError, match=r"notes\.pdf"):
-        read_document(tmp_path / "notes.pdf", max_bytes=1000)
+    (tmp_path / "notes.docx").write_bytes(b"PK")
+    with pytest.raises(errors.UnsupportedFileTypeError, match=r"notes\.docx"):
+        read_document(tmp_path / "notes.docx", max_bytes=1000)
 
 
 def test_read_document_under_another_name(tmp_path: Path) -> None:
@@ -117,8 +122,8 @@ def test_read_document_under_another_name(tmp_path: Path) -> None:
     stored.write_bytes(b"<p>Hi <script>x()</script>there.</p>")
     doc = read_document(stored, max_bytes=1000, name="page.html", doc_id="page.html", source="upload:page.html")
     assert (doc.doc_id, doc.text, doc.source) == ("page.html", "Hi there.", "upload:page.html")
-    with pytest.raises(errors.UnsupportedFileTypeError, match=r"report\.pdf") as err:
-        read_document(stored, max_bytes=1000, name="report.pdf")
+    with pytest.raises(errors.UnsupportedFileTypeError, match=r"report\.docx") as err:
+        read_document(stored, max_bytes=1000, name="report.docx")
     assert str(stored) not in str(err.value)
     plain = read_document(tmp_path / "upload-8f3a", max_bytes=1000, name="a.txt")
     assert plain.doc_id == "a.txt" and plain.source == str(stored)
@@ -134,10 +139,13 @@ def test_read_documents_expands_folders_and_keeps_ids_unique(tmp_path: Path) -> 
     assert [p.relative_to(tmp_path).as_posix() for p in expand_paths([tmp_path])] == [
         "a/story.txt", "b/notes.md", "b/story.txt"
     ]
-    docs = read_documents([tmp_path], max_bytes=10_000)
-    assert [d.text for d in docs] == ["First story.", "# Notes\nSome notes.", "Second story."]
-    assert len({d.doc_id for d in docs}) == 3
-    assert docs[0].doc_id == "story.txt" and docs[2].doc_id == str(tmp_path / "b" / "story.txt")
+    docs = read_documents([tmp_path], max_bytes=10_000, base=tmp_path)
+    assert [d.text for d in docs] == ["First story.", "Notes\n\nSome notes.", "Second story."]
+    assert [d.doc_id for d in docs] == ["a/story.txt", "b/notes.md", "b/story.txt"]
+    # without a base, ids are relative to the current directory (absolute when outside it): still distinct
+    assert [d.doc_id for d in read_documents([tmp_path], max_bytes=10_000)] == [
+        (tmp_path / p).as_posix() for p in ("a/story.txt", "b/notes.md", "b/story.txt")
+    ]
 
 
 def test_a_folder_without_articles_is_refused(tmp_path: Path) -> None:

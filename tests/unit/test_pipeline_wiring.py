@@ -65,7 +65,8 @@ def test_retrieve_returns_a_retrieval_restricted_to_documents() -> None:
     assert result.hits[0].sentence.text == "Investors sold bonds and bought gold."
     only_pets = p.retrieve("Who sold bonds and gold?", 5, doc_ids=["pets.txt"])
     assert only_pets.hits and {h.sentence.doc_id for h in only_pets.hits} == {"pets.txt"}
-    assert p.ask("Who sold bonds and gold?", doc_ids=["nowhere.txt"]).abstained
+    with pytest.raises(errors.UnknownDocumentError, match=r"Not in the index: nowhere\.txt"):
+        p.ask("Who sold bonds and gold?", doc_ids=["nowhere.txt"])
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """``qa eval [DATASET] [--json OUT] [--fit]``: measure retrieval and abstention on SQuAD 2.0 or the seed-QA set,
-and the claim check on a claims file (``qa.tools.eval.claims_run`` describes that protocol).
+the claim check on a claims file (``qa.tools.eval.claims_run`` describes that protocol), or article
+extraction on a folder in the article-extraction benchmark's format (``qa.tools.eval.extraction``).
 
 SQuAD protocol. Each article is one document (its paragraphs joined as lines, as a news article's
 paragraphs are) in its own index, and every question is asked of its own article. The articles are
@@ -36,11 +37,14 @@ from qa.tools.eval.claims_report import claims_report
 from qa.tools.eval.claims_run import run_claims
 from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError, is_claims_file
 from qa.tools.eval.embedder import eval_embedder
+from qa.tools.eval.extraction import extraction_report, is_benchmark, run_extraction
 from qa.tools.eval.report import report, write_json
 from qa.tools.eval.run import run_seed_qa, run_squad
 
 
 def _detect(path: Path) -> str:
+    if is_benchmark(path):
+        return "article-extraction"
     if not path.is_file():
         raise MissingFileError(str(path))
     if path.suffix.lower() != ".jsonl":
@@ -59,6 +63,14 @@ def main(
     kind = _detect(path)
     if fit and kind == "seed-qa":
         raise EvalDataError(str(path), "weights are fitted on SQuAD or claims files, not on the seed set")
+    if kind == "article-extraction":
+        if fit:
+            raise EvalDataError(str(path), "weights are fitted on SQuAD or claims files, not on extraction benchmarks")
+        extraction = run_extraction(path)
+        print(extraction_report(extraction))
+        if json_out:
+            write_json(json_out, extraction)
+        return 0
     emb, note = eval_embedder(settings, embedder)
     out = CLAIM_WEIGHTS_FILE if kind == "claims" else WEIGHTS_FILE
     if kind == "seed-qa":
@@ -77,10 +89,11 @@ def main(
 
 def cli(argv: Sequence[str] | None = None, prog: str = "qa eval") -> int:
     """``qa eval [DATASET] [--json OUT] [--fit]``: errors become messages and exit codes here."""
-    p = argparse.ArgumentParser(prog=prog, description="Measure retrieval and abstention, or the claim check; "
-                                                       "--fit refits the weights.")
+    p = argparse.ArgumentParser(prog=prog, description="Measure retrieval and abstention, the claim check, or "
+                                                       "article extraction; --fit refits the weights.")
     p.add_argument("dataset", nargs="?", help="a SQuAD 2.0 .json, seed-QA .jsonl or claims .jsonl file (default: "
-                                              "the bundled seed-article questions)")
+                                              "the bundled seed-article questions), or an article-extraction "
+                                              "benchmark folder (html/<key>.html.gz + ground-truth.json)")
     p.add_argument("--json", dest="json_out", help="also write the results as JSON to this file")
     p.add_argument("--fit", action="store_true", help=f"refit the shipped weights on all of the file: retrieval "
                                                       f"({WEIGHTS_FILE.name}) or the claim check "
