@@ -34,11 +34,11 @@ Idf = Callable[[str], float]
 FEATURE_NAMES: tuple[str, ...] = (
     "cos_best",  # max sentence cosine claim / source
     "lex_best",  # IDF-weighted share of the claim's content words in the best-supporting sentence
-    "lex_all",  # … in any source
+    "lex_all",  # … in any source (outside English: the share of its names the sources contain)
     "lex_cover3",  # … in the best three sentences chosen greedily (coverage by sentences together)
     "novel_mass",  # IDF mass of content words no source contains / the claim's IDF mass
     "num_missing",  # log1p(numbers of the claim that no source mentions)
-    "name_missing",  # log1p(names of the claim that no source mentions)
+    "name_missing",  # log1p(names of an English claim that no source mentions; 0 outside English)
     "trigram_all",  # share of the claim's word trigrams (stems) found in the sources
     "align_best",  # IDF-weighted mean best token cosine of the claim's key words, best sentence
     "align_all",  # … over all sources
@@ -299,13 +299,16 @@ def claim_features(claim: Claim, sources: Sources, idf: Idf) -> Features:
     f["lex_cover3"] = covers[-1]
     found = np.array([w.stem in sources.all_stems for w in uniq], dtype=np.bool_)
     f["lex_all"] = float((wts * found).sum() / mass) if uniq else 1.0
+    if not english:  # the English model cannot judge the other words: only names are held to the sources
+        named = [(x, _found(w, sources)) for w, x in zip(uniq, wts, strict=True) if w.name]
+        f["lex_all"] = sum(x for x, ok in named if ok) / sum(x for x, _ in named) if named else 1.0
     novel = [x for w, x, ok in zip(uniq, wts, found, strict=True) if not ok and w.stem not in sources.words_any]
     f["novel_mass"] = sum(novel) / mass if novel else 0.0
 
     numbers = {w.number for w in cws_all if w.number is not None}
     f["num_missing"] = math.log1p(sum(1 for x in numbers if x not in sources.all_numbers))
     names = {w.stem: w for w in cws_all if w.name}
-    f["name_missing"] = math.log1p(sum(1 for w in names.values() if not _found(w, sources)))
+    f["name_missing"] = math.log1p(sum(1 for w in names.values() if not _found(w, sources))) if english else 0.0
     tri = ngrams(cws_all, 3)
     f["trigram_all"] = len(tri & sources.trigrams) / len(tri) if tri else 1.0
 

@@ -17,6 +17,8 @@ from qa.index.terms import stemmer
 
 _WORD = re.compile(r"\d+(?:[.,:]\d+)*|[^\W\d_]+(?:['\u2019][^\W\d_]+)?", re.UNICODE)
 _NUM = re.compile(r"\d+(?:[.,]\d{3})*(?:\.\d+)?")
+#: The space of a number split after its separator ("235, 000", "98. 7"), as tokenised text writes it.
+_SPACED_NUMBER = re.compile(r"\b(\d{1,3}),\s(\d{3})\b|\b(\d{1,3})\.\s(\d{1,2})\b")
 NUMBER_WORDS: dict[str, str] = {
     w: str(i)
     for i, w in enumerate(
@@ -121,11 +123,18 @@ def canonical_number(token: str) -> str:
     return t
 
 
+def _join_number(m: re.Match[str]) -> str:
+    return f"{m[1]},{m[2]}" if m[1] else f"{m[3]}.{m[4]}"
+
+
 def numbers_in(ws: Sequence[Word], text: str) -> set[str]:
-    """Canonical numbers a text mentions: digit tokens (and their parts), number words.
+    """Canonical numbers a text mentions: digit tokens (and their parts), number words, and a number
+    that tokenised text split after its separator, read as one ("235, 000" also counts as 235000).
 
     >>> sorted(numbers_in(words("1.50 at 21:45"), "1.50 at 21:45"))
     ['1', '1.5', '21', '21:45', '45', '50']
+    >>> sorted(numbers_in(words("viewed 235, 000 times"), "viewed 235, 000 times"))
+    ['0', '000', '235', '235000']
     """
     out: set[str] = set()
     for w in ws:
@@ -137,6 +146,8 @@ def numbers_in(ws: Sequence[Word], text: str) -> set[str]:
                 if part:
                     out.add(part.lstrip("0") or "0")
     for m in _NUM.finditer(text):
+        out.add(canonical_number(m.group()))
+    for m in _NUM.finditer(_SPACED_NUMBER.sub(_join_number, text)):  # "235, 000", "98. 7": tokenised text
         out.add(canonical_number(m.group()))
     return out
 

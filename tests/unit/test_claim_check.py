@@ -16,7 +16,7 @@ from helpers.data import ROOT
 from helpers.fakes import TokenHashEmbedder
 
 from qa.cite import ClaimChecker, ClaimModel, check_claim
-from qa.cite.checker import WEIGHTS_FILE, default_model, judge, sigmoid
+from qa.cite.checker import VETO_LOGIT, WEIGHTS_FILE, Expert, default_model, judge, sigmoid
 from qa.cite.claims import claim_text, drop_reference_list
 from qa.cite.features import FEATURE_NAMES, Claim, claim_features, copy_runs, prepare_sources
 from qa.cite.words import canonical_number, looks_english, numbers_in, words
@@ -51,6 +51,8 @@ def features(claim: str, sources: list[str] = ARTICLE) -> dict[str, float]:
         ("It cost five thousand euros", {"5", "1000"}),
         ("at 21:45 on day 3", {"21:45", "21", "45", "3"}),
         ("a rise of 1.50 points", {"1.5", "1", "50"}),
+        ("viewed more than 235, 000 times", {"235000"}),  # tokenised text splits a number after its separator
+        ("in 98. 7 per cent of cases", {"98.7"}),
     ],
 )
 def test_numbers_are_canonical(text: str, numbers: set[str]) -> None:
@@ -155,6 +157,22 @@ GERMAN = [
 )
 def test_other_languages_are_held_to_their_numbers_and_names(claim: str, supported: bool) -> None:
     assert check_claim(claim, GERMAN, embedder=EMB).supported is supported
+
+
+def test_outside_english_coverage_counts_names_only() -> None:
+    f = features("Die Hafenbrücke in Porto Vale kostete 40 Millionen Euro.", GERMAN)  # "kostete" is not in it
+    assert f["lex_all"] == 1.0 and f["name_missing"] == 0.0
+    assert features("Boris Klee eröffnete die Hafenbrücke in Porto Vale am Montag.", GERMAN)["lex_all"] == 0.8  # Klee
+
+
+def test_a_missing_number_or_name_fails_an_abstractive_claim_whatever_its_other_words() -> None:
+    accept_all = Expert(("lex_all",), (0.0,), 5.0, 0.0)
+    model = ClaimModel(7, accept_all, accept_all)
+    col = FEATURE_NAMES.index
+    rows = np.zeros((4, len(FEATURE_NAMES)))
+    rows[1, col("num_missing")] = rows[2, col("name_missing")] = rows[3, col("num_missing")] = np.log1p(1)
+    rows[3, col("max_run")] = 8 / 12  # a long verbatim copy is judged by its alignment alone
+    assert model.logit(rows).tolist() == [5.0, VETO_LOGIT, VETO_LOGIT, 5.0]
 
 
 def test_cited_sentences_are_judged_first_then_the_claim_is_reattributed() -> None:
