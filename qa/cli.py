@@ -112,7 +112,7 @@ def _ask(args: argparse.Namespace) -> int:
         if c.title or c.outlet or c.published:
             print(f"      ({shown(label(c.title, c.outlet, c.published, c.doc_id))})")
     for span in result.unsupported:
-        print(f"  (unsupported: {shown(span)})")
+        print(f"  (not verified: not supported by the cited sentence: {shown(span)})")
     if result.related:
         print("  related passages (they do not answer the question):")
     for c in result.related:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from qa import config
 from qa.answer import ExtractiveGenerator, Generator, Selection, fallback_notice, select_generator
-from qa.cite import build_answer
+from qa.cite import ClaimChecker, ClaimModel, build_answer
 from qa.embed import Embedder, make_embedder
 from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError, UnknownDocumentError
 from qa.index import FaissIndex, SentenceIndex, latest, open_index, writing
@@ -35,6 +35,7 @@ class Parts(TypedDict, total=False):
     embedder: Embedder
     generator: Generator
     retrieval: RetrievalConfig
+    claim_model: ClaimModel
 
 
 class Pipeline:
@@ -49,8 +50,10 @@ class Pipeline:
         embedder: Embedder | None = None,
         generator: Generator | None = None,
         retrieval: RetrievalConfig | None = None,
+        claim_model: ClaimModel | None = None,
     ) -> None:
         self.settings = settings or config.resolve()
+        self.claim_model = claim_model  # None: the shipped claim-check weights
         self.embedder: Embedder = embedder or make_embedder(index.model, self.settings)
         self.generator = generator
         self.index_dir = Path(index_dir) if index_dir is not None else None
@@ -262,9 +265,10 @@ class Pipeline:
             for delta in generator.stream(q, hits, turns):
                 parts.append(delta)
                 yield delta
+        checker = ClaimChecker(self.embedder, retriever.index, model=self.claim_model)  # the same snapshot
         yield build_answer(
             q, "".join(parts), hits, backend=generator.name, notice=notice,
-            embedder=self.embedder if generator.writes_free_text else None, documents=retriever.index.documents,
+            checker=checker if generator.writes_free_text else None, documents=retriever.index.documents,
         )
 
     def ask(

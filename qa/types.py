@@ -103,6 +103,27 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ClaimCheck:
+    """One sentence of an answer and its check against the sources: where it is in ``Answer.text``,
+    what it cites there, and the verdict (``None`` when it was not checked, as an extractive quote is not)."""
+
+    text: str  # what it claims: without markers, bullet or "according to the article" lead-in
+    start: int  # ``Answer.text[start:end]`` is the sentence as shown, markers included
+    end: int
+    citations: tuple[int, ...]  # the citation numbers it carries
+    supported: bool | None
+    score: float | None  # the checker's probability of support (0.5 is its threshold)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "text": self.text,
+            "supported": self.supported,
+            "score": None if self.score is None else round(self.score, 4),
+            "citations": list(self.citations),
+        }
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the user gets: text with ``[n]`` markers and the citations they point to."""
 
@@ -114,6 +135,7 @@ class Answer:
     notice: str | None = None
     unsupported: list[str] = field(default_factory=list)
     related: list[Citation] = field(default_factory=list)  # on an abstention: on topic, but not an answer
+    claims: list[ClaimCheck] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         """The stable JSON shape printed by ``qa ask --json`` and returned by the UI API."""
@@ -125,6 +147,7 @@ class Answer:
             "unsupported": list(self.unsupported),
             "citations": [c.to_json() for c in self.citations],
             "related": [c.to_json() for c in self.related],
+            "claims": [c.to_json() for c in self.claims],
         }
 
 

@@ -219,8 +219,9 @@ def _ask_endpoint(handlers: ChatHandlers) -> Callable[..., dict[str, Any]]:
     ) -> dict[str, Any]:
         """Answer a question about the indexed news articles.
 
-        Returns the Answer as JSON: answer, abstained, backend, notice, unsupported, and
-        citations (n, doc_id, sentence, start, end, score). Restrict the search with doc_ids;
+        Returns the Answer as JSON: answer, abstained, backend, notice, unsupported, citations
+        (n, doc_id, sentence, start, end, score), and claims (text, supported, score, citations: the
+        check of each sentence of the answer). Restrict the search with doc_ids;
         pass earlier turns as history ([{"role": "user"|"assistant", "content": ...}]).
         """
         return handlers.ask(question, doc_ids, history)

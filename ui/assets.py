@@ -45,6 +45,10 @@ a.qa-ref:hover { text-decoration: underline; }
 .qa-refs ul { list-style: none; padding-left: 0 !important; margin: .2rem 0 0 0 !important; }
 .qa-refs li { margin: .15rem 0 !important; }
 .qa-unsupported { margin-top: .25rem; font-size: .85rem; color: var(--body-text-color-subdued); }
+.qa-unverified { text-decoration: underline dotted #c05621; text-underline-offset: 3px; }
+sup.qa-flag { margin-left: .2rem; padding: 0 .3rem; border-radius: 4px; font-size: .7rem; font-weight: 600;
+  color: #8a4b00; background: #fff4e0; border: 1px solid #f0c36d; cursor: help; white-space: nowrap; }
+.dark sup.qa-flag { color: #ffd89a; background: #3a2a0c; border-color: #8a6a20; }
 .qa-unsupported ul { padding-left: 1.1rem !important; margin: .2rem 0 0 0 !important; }
 .qa-ref-doc { color: var(--body-text-color-subdued); }
 .qa-examples { gap: .4rem; flex-wrap: wrap; }

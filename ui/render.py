@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from qa.cite.markers import find_markers
+from qa.cite.markers import find_markers, strip_markers
 from qa.ingest.header import label, long_date
 from qa.types import Answer, Citation, Document
 
@@ -86,8 +86,7 @@ def escape_markdown(text: str) -> str:
     return "".join(parts)
 
 
-def answer_markdown(text: str, *, link_markers: bool = True) -> str:
-    """The answer text for the chat: escaped, with ``[n]`` markers as links to the source panel."""
+def _linked(text: str, link_markers: bool) -> str:
     parts: list[str] = []
     last = 0
     for m, numbers in find_markers(text):
@@ -97,6 +96,35 @@ def answer_markdown(text: str, *, link_markers: bool = True) -> str:
         last = m.end()
     parts.append(escape_markdown(text[last:]))
     return "".join(parts)
+
+
+def answer_markdown(text: str, *, link_markers: bool = True, flags: Sequence[tuple[int, int, str]] = ()) -> str:
+    """The answer text for the chat: escaped, with ``[n]`` markers as links to the source panel, and each
+    ``(start, end, tooltip)`` in ``flags`` marked as not verified."""
+    parts: list[str] = []
+    cursor = 0
+    for start, end, title in sorted(flags):
+        if start < cursor or end <= start:
+            continue
+        parts.append(_linked(text[cursor:start], link_markers))
+        parts.append(
+            f'<span class="qa-unverified" title="{escape(title)}">{_linked(text[start:end], link_markers)}</span>'
+            f'<sup class="qa-flag" title="{escape(title)}">\u26a0 not verified</sup>'
+        )
+        cursor = end
+    parts.append(_linked(text[cursor:], link_markers))
+    return "".join(parts)
+
+
+def claim_flags(answer: Answer) -> list[tuple[int, int, str]]:
+    """Where the answer's unsupported claims are, and what their flag says."""
+    out = []
+    for c in answer.claims:
+        if c.supported is False:
+            why = "not supported by the cited sentence" if c.citations else "not supported by any source sentence"
+            score = f" (check score {c.score:.2f})" if c.score is not None else ""
+            out.append((c.start, c.end, f"Not verified: {why}{score}"))
+    return out
 
 
 def references_html(citations: Sequence[Citation]) -> str:
@@ -114,11 +142,14 @@ def references_html(citations: Sequence[Citation]) -> str:
 
 def message_markdown(answer: Answer) -> str:
     """The whole assistant message for a finished answer: escaped text, then its references."""
-    body = answer_markdown(answer.text)
+    flags = claim_flags(answer)
+    body = answer_markdown(answer.text, flags=flags)
     if answer.citations:
         body += "\n\n" + references_html(answer.citations)
-    if answer.unsupported:
-        items = "".join(f"<li>{escape(span)}</li>" for span in answer.unsupported)
+    shown = {strip_markers(answer.text[a:b]) for a, b, _ in flags}
+    rest = [span for span in answer.unsupported if span not in shown]  # flagged in the text already
+    if rest:
+        items = "".join(f"<li>{escape(span)}</li>" for span in rest)
         body += (
             '\n\n<div class="qa-unsupported"><div class="qa-refs-title">Not supported by the sources</div>'
             f"<ul>{items}</ul></div>"

@@ -1,11 +1,13 @@
-"""Turn generated text into an ``Answer`` whose citations resolve to exact sentences.
+"""Turn generated text into an ``Answer`` whose citations resolve to exact, checked sentences.
 
 Markers are parsed with the one grammar (``qa.cite.markers``); a number that was never shown to the
 model is dropped, never mapped to another sentence; the survivors are renumbered in order of first
-appearance and resolve to ``Citation`` objects. With ``verify`` (the pipeline turns it on for model
-answers) every claim is checked against its sources (``qa.cite.support``). Questions, lead-ins
-ending in ":" and "the sources do not say" sentences are not claims (markers on the last are
-dropped). An answer that opens with such a sentence and cites nothing else abstains.
+appearance and resolve to ``Citation`` objects. A trailing list of references ("Sources: [1] …") is
+dropped. With a ``checker`` (the pipeline gives one for model answers) every claim is checked against
+the sources (``qa.cite.support``) and the answer says, sentence by sentence, what the check found
+(``Answer.claims``). Questions, lead-ins ending in ":" and "the sources do not say" sentences are not
+claims (markers on the last are dropped). An answer that opens with such a sentence and cites nothing
+else abstains.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from qa.cite.claims import is_abstention, split_claims
+from qa.cite.claims import claim_text, drop_reference_list, is_abstention, split_claims
+from qa.cite.evidence import ClaimChecker
 from qa.cite.markers import MARKER, cited_numbers, dedupe, format_markers, parse_numbers, renumber, strip_markers
-from qa.cite.support import Claim, verify
-from qa.types import ABSTAIN_TEXT, Answer, Citation, Document, Hit
+from qa.cite.support import AnswerSentence, Decision, unchecked, verify
+from qa.types import ABSTAIN_TEXT, Answer, Citation, ClaimCheck, Document, Hit
 
 if TYPE_CHECKING:
     from qa.embed import Embedder
@@ -41,6 +44,25 @@ def _rewrite_claim(text: str, keep: Sequence[int]) -> str:
     return out
 
 
+def _tidy(text: str) -> str:
+    """One marker where a model repeated it, no space before punctuation, single spaces."""
+    text = re.sub(r"(\[\d+\])\1+", r"\1", text)
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
+
+
+def _sentences(text: str, k: int) -> list[AnswerSentence]:
+    out = []
+    for start, end in split_claims(text):
+        piece = text[start:end]
+        cited = tuple(n for n in cited_numbers(piece) if 1 <= n <= k)
+        plain = strip_markers(piece)
+        check = bool(plain) and not plain.endswith(("?", ":"))
+        if check and is_abstention(plain):  # "the sources do not say" is no claim; a marker on it means nothing
+            check, cited = False, ()
+        out.append(AnswerSentence(start, end, piece, cited, claim_text(piece), check))
+    return out
+
+
 def build_answer(
     question: str,
     text: str,
@@ -48,47 +70,57 @@ def build_answer(
     *,
     backend: str,
     notice: str | None = None,
+    checker: ClaimChecker | None = None,
     embedder: Embedder | None = None,
     check: bool | None = None,
     documents: Mapping[str, Document] | None = None,
     related: Sequence[Hit] = (),
 ) -> Answer:
-    """Check and renumber the generator's markers; ``check`` the claims (default: when an embedder is given).
+    """Check and renumber the generator's markers; check the claims with ``checker`` (or, without an
+    index, with a checker over ``sources`` and ``embedder``). ``check`` defaults to whether either is given.
     ``documents`` give each citation its document's title, outlet, date and URL. An abstention carries the
     ``related`` passages (on topic, but not an answer) so the reader can check for themselves."""
     if not sources or not text.strip():
         return _abstention(question, backend, notice, related, documents)
-    k = len(sources)
-    claims: list[Claim] = []
-    for start, end in split_claims(text):
-        piece = text[start:end]
-        cited = [n for n in cited_numbers(piece) if 1 <= n <= k]
-        plain = strip_markers(piece)
-        is_claim = bool(plain) and not plain.endswith(("?", ":"))
-        if is_claim and is_abstention(plain):  # "the sources do not say" is no claim; a marker on it means nothing
-            is_claim, cited = False, []
-        claims.append(Claim(start, end, piece, cited, is_claim))
-    if is_abstention(text) and not any(c.cited for c in claims):
+    text = drop_reference_list(text)
+    sentences = _sentences(text, len(sources))
+    if is_abstention(text) and not any(s.cited for s in sentences):
         return _abstention(question, backend, notice, related, documents)
 
-    if check if check is not None else embedder is not None:
-        final, unsupported = verify(question, claims, sources, embedder)
-    else:
-        final, unsupported = [c.cited for c in claims], []
+    decisions: list[Decision] = unchecked(sentences)
+    extended = list(sources)
+    if check if check is not None else (checker is not None or embedder is not None):
+        decisions, extended = verify(sentences, sources, checker or ClaimChecker(embedder), question)
 
+    # Rewrite piece by piece, so each claim's place in the final text is known exactly.
+    valid = range(1, len(extended) + 1)
+    order: list[int] = []
     pieces: list[str] = []
-    cursor = 0
-    for claim, keep in zip(claims, final, strict=True):
-        pieces.append(text[cursor : claim.start])
-        pieces.append(_rewrite_claim(claim.text, keep))
-        cursor = claim.end
+    spans: list[tuple[int, int]] = []
+    cursor, length = 0, 0
+    for s, decision in zip(sentences, decisions, strict=True):
+        gap = re.sub(r"[ \t]{2,}", " ", text[cursor : s.start])
+        piece = _tidy(renumber(_rewrite_claim(s.text, decision.keep), valid, order)[0]).strip()
+        pieces += [gap, piece]
+        spans.append((length + len(gap), length + len(gap) + len(piece)))
+        length += len(gap) + len(piece)
+        cursor = s.end
     pieces.append(text[cursor:])
-    checked_text = "".join(pieces)
+    joined = "".join(pieces)
+    lead = len(joined) - len(joined.lstrip())
+    rewritten = joined.strip()
 
-    rewritten, order = renumber(checked_text, range(1, k + 1))
-    rewritten = re.sub(r"(\[\d+\])\1+", r"\1", rewritten)
-    rewritten = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", rewritten)).strip()
-    citations = [_citation(new_n, sources[old_n - 1], documents) for new_n, old_n in enumerate(order, start=1)]
+    claims: list[ClaimCheck] = []
+    unsupported: list[str] = []
+    for s, decision, (a, b) in zip(sentences, decisions, spans, strict=True):
+        if not s.check:
+            continue
+        shown = rewritten[a - lead : b - lead]
+        claims.append(ClaimCheck(s.claim, a - lead, b - lead, tuple(cited_numbers(shown)), decision.supported,
+                                 decision.score))
+        if decision.supported is False:
+            unsupported.append(strip_markers(shown))
+    citations = [_citation(new_n, extended[old_n - 1], documents) for new_n, old_n in enumerate(order, start=1)]
     return Answer(
         question=question,
         text=rewritten,
@@ -97,6 +129,7 @@ def build_answer(
         backend=backend,
         notice=notice,
         unsupported=unsupported,
+        claims=claims,
     )
 
 

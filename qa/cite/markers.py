@@ -100,15 +100,18 @@ def dedupe(numbers: Iterable[int]) -> list[int]:
     return list(dict.fromkeys(numbers))
 
 
-def renumber(text: str, valid: Sequence[int]) -> tuple[str, list[int]]:
+def renumber(text: str, valid: Sequence[int], order: list[int] | None = None) -> tuple[str, list[int]]:
     """Rewrite every marker to canonical ``[n]`` numbered by first appearance; numbers not in ``valid``
-    are dropped. Returns the text and the original numbers in their new order.
+    are dropped. Returns the text and the original numbers in their new order (``order``, when given,
+    is the order so far and is extended: a text renumbered piece by piece).
 
     >>> renumber("A [3]. B [1, 3]. C [9].", [1, 3])
     ('A [1]. B [2][1]. C .', [3, 1])
+    >>> renumber("D [1].", [1, 3], [3])
+    ('D [2].', [3, 1])
     """
     allowed = set(valid)
-    order: list[int] = []
+    order = order if order is not None else []
 
     def sub(match: re.Match[str]) -> str:
         new: list[int] = []

@@ -7,13 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.claims import RECORDS, write_claims
 from helpers.squad import COUNTS, FOLDS, write_squad
 
 from qa import config
+from qa.cite import ClaimModel
 from qa.embed.sbert import SentenceTransformerEmbedder
 from qa.retrieve import ScorerWeights
 from qa.retrieve.features import FEATURES
 from qa.tools import eval as ev
+from qa.tools.eval.claims_run import run_claims
 from qa.tools.eval.embedder import eval_embedder
 from qa.tools.eval.run import run_squad
 
@@ -79,3 +82,32 @@ def test_seed_protocol_reports_every_question(tmp_path: Path) -> None:
     assert pipeline["answerable"]["hit_at_1"] == 1.0 and pipeline["off_topic"]["abstained"] == 1.0
     assert len(result["questions"]) == 14 and result["reranks"] is True
     assert result["token_embeddings"] == "the product's embedder"
+
+
+# ----- the claims protocol -------------------------------------------------------------------------
+
+
+def test_claims_protocol_on_a_tiny_file(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_claims(tmp_path / "claims.jsonl")
+    out = tmp_path / "result.json"
+    assert ev.main(str(data), str(out), embedder=embedder) == 0
+    printed = capsys.readouterr().out
+    assert "| check through ask, (a) reply cites nothing |" in printed and "baseline: lexical overlap" in printed
+    assert "baseline: MiniLM max cosine" in printed and "targets (>= 0.7 each, >= 0.75 mean)" in printed
+    result = json.loads(out.read_text(encoding="utf-8"))
+    n = sum(len(s) for _, s in RECORDS)
+    assert result["format"] == "claims" and result["sentences"] == n and result["articles"] == len(RECORDS)
+    assert result["stats"]["asks"] == 2 * len(RECORDS)  # each text asked twice: citing nothing, citing the closest
+    assert result["stats"]["abstained"] == 0 and result["stats"]["unmatched"] == 0
+    assert set(result["systems"]) == {"checker_a", "checker_b", "lexical", "cosine", "entailment"}
+    for system in result["systems"].values():
+        assert all(0.0 <= x <= 1.0 for x in _rates(system))
+    assert sum(result["systems"]["checker_a"][d]["n"] for d in ("QAGS-CNNDM", "QAGS-XSum", "XSumFaith")) == n
+
+    settings = config.resolve()
+    fitted = tmp_path / "claim_weights.json"
+    again = run_claims(data, eval_embedder(settings, embedder)[0], settings, fit_out=fitted)
+    model = ClaimModel.load(fitted)
+    assert again["fitted"]["path"] == str(fitted) and model.meta["command"].endswith("--fit")

@@ -102,12 +102,12 @@ def test_citations_point_to_the_sentences_the_model_cited(
 
 
 def test_out_of_range_citations_are_dropped(fake_ollama: Callable[..., FakeOllama], fake_embedder: Any) -> None:
-    text = "".join(generator(fake_ollama("The bridge cost 40 million euros [2][17]. It opened on Monday [0].").host)
+    text = "".join(generator(fake_ollama("The bridge cost 40 million euros [2][17]. It was painted blue [0].").host)
                    .stream(QUESTION, HITS))
     answer = build_answer(QUESTION, text, HITS, backend="ollama:llama3.2", embedder=fake_embedder)
     assert [c.text for c in answer.citations] == [SENTENCES[1].text]  # [17] and [0] never map to a sentence
-    assert answer.text == "The bridge cost 40 million euros [1]. It opened on Monday."
-    assert answer.unsupported == ["It opened on Monday."]
+    assert answer.text == "The bridge cost 40 million euros [1]. It was painted blue."
+    assert answer.unsupported == ["It was painted blue."]
 
 
 def test_uncited_claims_are_attributed_or_reported(fake_ollama: Callable[..., FakeOllama], fake_embedder: Any) -> None:

@@ -12,7 +12,7 @@ from qa.ui.uploads import base_name, read_upload, read_uploads
 
 from qa import config
 from qa.errors import ConfigError, DocumentError, EmptyDocumentError, FileTooLargeError, UnsupportedFileTypeError
-from qa.types import Answer, Citation, Document
+from qa.types import Answer, Citation, ClaimCheck, Document
 
 
 def _write(tmp_path: Path, name: str, data: bytes) -> str:
@@ -115,6 +115,26 @@ def test_unsupported_claims_are_listed_escaped() -> None:
     answer = Answer(question="q", text="Claim.", abstained=False, unsupported=["The <b>moon</b> is cheese."])
     md = render.message_markdown(answer)
     assert "Not supported by the sources" in md and "The &lt;b&gt;moon&lt;/b&gt; is cheese." in md
+
+
+def test_an_unsupported_claim_is_flagged_in_place_with_a_tooltip() -> None:
+    text = "The bridge cost 40 million euros [1]. It cost <b>90</b> million [1]. It rose."
+    claims = [
+        ClaimCheck("The bridge cost 40 million euros.", 0, 37, (1,), True, 0.8),
+        ClaimCheck("It cost <b>90</b> million.", 38, 68, (1,), False, 0.31),
+        ClaimCheck("It rose.", 69, 77, (), False, 0.2),
+    ]
+    answer = Answer(question="q", text=text, abstained=False, unsupported=["It cost <b>90</b> million.", "It rose."],
+                    claims=claims)
+    md = render.message_markdown(answer)
+    flag = md[md.index('<span class="qa-unverified"') :]
+    assert flag.startswith('<span class="qa-unverified" title="Not verified: not supported by the cited sentence '
+                           '(check score 0.31)">It cost &lt;b&gt;90&lt;/b&gt; million ')
+    assert '<a class="qa-ref" href="#qa-cite-1">[1]</a>.</span><sup class="qa-flag"' in flag
+    assert "\u26a0 not verified</sup>" in flag and "<b>" not in md
+    assert md.count('class="qa-unverified"') == 2 and "not supported by any source sentence (check score 0.20)" in md
+    assert md.index("The bridge cost") < md.index('class="qa-unverified"')  # the supported claim is not flagged
+    assert "qa-unsupported" not in md  # flagged in place, so no separate list
 
 
 def test_status_shows_backend_and_notice() -> None:

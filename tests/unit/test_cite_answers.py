@@ -172,11 +172,13 @@ def test_wrong_citation_is_moved_to_the_supporting_sentence(fake_embedder: Any) 
     assert answer.text == "Critics said the toll of two euros was too high for daily commuters [1]."
 
 
-def test_wrong_citation_with_no_support_anywhere_is_removed(fake_embedder: Any) -> None:
+def test_wrong_citation_with_no_support_anywhere_is_kept_and_flagged(fake_embedder: Any) -> None:
     answer = build_answer(QUESTION, "Aliens from Neptune painted it purple [2].", HITS, backend="t",
                           embedder=fake_embedder)
-    assert answer.citations == [] and answer.unsupported == ["Aliens from Neptune painted it purple."]
-    assert answer.text == "Aliens from Neptune painted it purple."
+    assert cited(answer) == [HITS[1].sentence.text] and answer.unsupported == ["Aliens from Neptune painted it purple."]
+    assert answer.text == "Aliens from Neptune painted it purple [1]."  # the reader can look; the chat flags it
+    (claim,) = answer.claims
+    assert (claim.supported, claim.citations, answer.text[claim.start : claim.end]) == (False, (1,), answer.text)
 
 
 def test_unrelated_extra_citation_is_dropped(fake_embedder: Any) -> None:
@@ -214,21 +216,41 @@ def test_short_answer_is_checked_together_with_the_question(fake_embedder: Any) 
 def test_lexical_verification_without_an_embedder() -> None:
     text = "The bridge cost 40 million euros and took three years to build. Aliens painted it [2]."
     answer = build_answer(QUESTION, text, HITS, backend="t", check=True)
-    assert cited(answer) == [HITS[0].sentence.text]
+    assert cited(answer) == [HITS[0].sentence.text, HITS[1].sentence.text]
     assert answer.unsupported == ["Aliens painted it."]
+    assert [(c.supported, c.citations) for c in answer.claims] == [(True, (1,)), (False, (2,))]
 
 
 def test_extractive_text_is_unchanged_without_verification() -> None:
     text = f"\u201c{HITS[0].sentence.text}\u201d [1]"
     answer = build_answer(QUESTION, text, HITS, backend="extractive")
     assert answer.text == text and cited(answer) == [HITS[0].sentence.text] and answer.backend == "extractive"
+    assert [(c.supported, c.score, c.citations) for c in answer.claims] == [(None, None, (1,))]
 
 
 def test_check_defaults_to_whether_an_embedder_is_given(fake_embedder: Any) -> None:
     text = "Aliens from Neptune painted it purple [2]."
     checked = build_answer(QUESTION, text, HITS, backend="t", embedder=fake_embedder)
-    assert checked.citations == [] and checked.unsupported == ["Aliens from Neptune painted it purple."]
+    assert checked.unsupported == ["Aliens from Neptune painted it purple."]
+    assert [c.supported for c in checked.claims] == [False]
     unchecked = build_answer(QUESTION, text, HITS, backend="t", embedder=fake_embedder, check=False)
-    assert cited(unchecked) == [HITS[1].sentence.text] and unchecked.unsupported == []
+    assert cited(unchecked) == cited(checked) == [HITS[1].sentence.text] and unchecked.unsupported == []
+    assert [c.supported for c in unchecked.claims] == [None]
     words_only = build_answer(QUESTION, text, HITS, backend="t", check=True)
-    assert words_only.citations == [] and words_only.unsupported == checked.unsupported
+    assert words_only.unsupported == checked.unsupported
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("It cost 40 million euros [1]. The toll is two euros [2].", ["It cost 40 million euros [1].",
+                                                                      "The toll is two euros [2]."]),
+        ("Intro:\n- It cost  40 million euros [3][3]\n- The toll is two euros [2] .",
+         ["- It cost 40 million euros [1]", "- The toll is two euros [2]."]),
+        ("   It cost 40 million euros [1].\n\nSources:\n[1] The bridge cost 40 million euros.",
+         ["It cost 40 million euros [1]."]),
+    ],
+)
+def test_each_claims_place_in_the_final_text_is_exact(text: str, expected: list[str]) -> None:
+    answer = build_answer(QUESTION, text, HITS, backend="t")
+    assert [answer.text[c.start : c.end] for c in answer.claims] == expected

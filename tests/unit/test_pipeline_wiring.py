@@ -115,18 +115,19 @@ def test_markers_are_renumbered_in_order_of_first_appearance() -> None:
 
 
 @pytest.mark.parametrize(
-    ("generator", "cited", "unsupported"),
+    ("generator", "supported", "unsupported"),
     [
         (ScriptedGenerator(ALIENS), False, ["Aliens from Neptune painted the mat."]),
-        (QuotingGenerator(ALIENS), True, []),
+        (QuotingGenerator(ALIENS), None, []),
     ],
     ids=["free text is checked", "quotes are not"],
 )
 def test_claims_are_checked_when_the_generator_writes_free_text(
-    generator: Generator, cited: bool, unsupported: list[str]
+    generator: Generator, supported: bool | None, unsupported: list[str]
 ) -> None:
     answer = pipe(generator).ask("What sat on the mat?")
-    assert bool(answer.citations) is cited and answer.unsupported == unsupported
+    assert [c.supported for c in answer.claims] == [supported] and answer.unsupported == unsupported
+    assert len(answer.citations) == 1  # an unsupported claim keeps its citation, flagged
 
 
 def test_stream_yields_the_text_then_the_answer() -> None:

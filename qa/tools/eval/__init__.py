@@ -1,5 +1,6 @@
 """``qa eval [DATASET]``: measure retrieval, answers and abstention on SQuAD 2.0, news QA or the seed-QA set,
-or article extraction on a folder in the article-extraction benchmark's format (``qa.tools.eval.extraction``).
+the claim check on a claims file (``qa.tools.eval.claims_run`` describes that protocol), or article
+extraction on a folder in the article-extraction benchmark's format (``qa.tools.eval.extraction``).
 
 News protocol: see ``qa.tools.eval.news`` (real news articles with quiz questions, each article alone
 and all in one library, through the real pipeline, held out by folds).
@@ -30,11 +31,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from qa.cite.checker import WEIGHTS_FILE as CLAIM_WEIGHTS_FILE
 from qa.config import Settings, resolve
 from qa.embed import Embedder
 from qa.errors import MissingFileError, QAError
 from qa.retrieve.scorer import WEIGHTS_FILE
-from qa.tools.eval.data import BUNDLED_SEED_QA, Article, EvalDataError, load_squad
+from qa.tools.eval.claims_report import claims_report
+from qa.tools.eval.claims_run import run_claims
+from qa.tools.eval.data import BUNDLED_SEED_QA, Article, EvalDataError, is_claims_file, load_squad
 from qa.tools.eval.embedder import eval_embedder
 from qa.tools.eval.extraction import extraction_report, is_benchmark, run_extraction
 from qa.tools.eval.news import is_news_file, load_news, run_news
@@ -50,6 +54,8 @@ def _detect(path: Path) -> str:
         raise MissingFileError(str(path))
     if path.suffix.lower() != ".jsonl":
         return "squad2"
+    if is_claims_file(path):
+        return "claims"
     return "news-qa" if is_news_file(path) else "seed-qa"
 
 
@@ -59,7 +65,7 @@ def _training(paths: Sequence[str], extras: Sequence[Path]) -> tuple[list[Articl
     for raw in paths:
         path = Path(raw)
         kind = _detect(path)
-        if kind == "seed-qa":
+        if kind not in ("squad2", "news-qa"):
             raise EvalDataError(raw, "training files are SQuAD 2.0 JSON or news-QA JSON lines")
         mine = list(extras) if kind == "news-qa" else []
         articles += load_news(path, mine) if kind == "news-qa" else load_squad(path)
@@ -77,8 +83,8 @@ def main(
     settings = settings or resolve()
     path = Path(dataset) if dataset else BUNDLED_SEED_QA
     kind = _detect(path)
-    if fit and kind != "squad2":
-        raise EvalDataError(str(path), "weights are fitted on SQuAD files (news files join with --train)")
+    if fit and kind not in ("squad2", "claims"):
+        raise EvalDataError(str(path), "weights are fitted on SQuAD or claims files (news files join with --train)")
     if kind == "article-extraction":
         extraction = run_extraction(path)
         print(extraction_report(extraction))
@@ -88,6 +94,7 @@ def main(
     extra_paths = [Path(e) for e in extras]
     train_articles, train_names = _training(train, extra_paths)
     emb, note = eval_embedder(settings, embedder)
+    out = CLAIM_WEIGHTS_FILE if kind == "claims" else WEIGHTS_FILE
     if kind == "seed-qa":
         result = run_seed_qa(path, emb, settings, token_note=note)
         print(report(result))
@@ -95,12 +102,15 @@ def main(
         result = run_news(path, emb, settings, extras=extra_paths, squad=train_articles,
                           conversations=Path(conversations) if conversations else None)
         print(news_report(result))
+    elif kind == "claims":
+        result = run_claims(path, emb, settings, token_note=note, fit_out=out if fit else None)
+        print(claims_report(result))
     else:
-        result = run_squad(path, emb, token_note=note, fit_out=WEIGHTS_FILE if fit else None,
+        result = run_squad(path, emb, token_note=note, fit_out=out if fit else None,
                            train=train_articles, train_names=train_names)
         print(report(result))
     if fit:
-        print(f"wrote the weights fitted on all articles to {WEIGHTS_FILE}")
+        print(f"wrote the weights fitted on all of {path.name} to {out}")
     if json_out:
         write_json(json_out, result)
     return 0
@@ -109,8 +119,9 @@ def main(
 def cli(argv: Sequence[str] | None = None, prog: str = "qa eval") -> int:
     """``qa eval [DATASET] [--train FILE]... [--extra FILE]... [--conversations FILE] [--json OUT] [--fit]``:
     errors become messages and exit codes here."""
-    p = argparse.ArgumentParser(prog=prog, description="Measure retrieval and abstention; --fit refits the weights.")
-    p.add_argument("dataset", nargs="?", help="a SQuAD 2.0 .json, news-QA .jsonl or seed-QA .jsonl file (default: "
+    p = argparse.ArgumentParser(prog=prog, description="Measure retrieval and abstention, the claim check, or "
+                                                       "article extraction; --fit refits the weights.")
+    p.add_argument("dataset", nargs="?", help="a SQuAD 2.0 .json, news-QA, seed-QA or claims .jsonl file (default: "
                                               "the bundled seed-article questions), or an article-extraction "
                                               "benchmark folder (html/<key>.html.gz + ground-truth.json)")
     p.add_argument("--train", action="append", default=[], help="a SQuAD or news-QA file whose articles join "
@@ -119,7 +130,9 @@ def cli(argv: Sequence[str] | None = None, prog: str = "qa eval") -> int:
                                                                 "answers, answerable) for news articles (repeatable)")
     p.add_argument("--conversations", help="multi-turn conversations over news articles (JSON lines)")
     p.add_argument("--json", dest="json_out", help="also write the results as JSON to this file")
-    p.add_argument("--fit", action="store_true", help=f"refit the shipped weights on every article into {WEIGHTS_FILE}")
+    p.add_argument("--fit", action="store_true", help=f"refit the shipped weights on all of the file: retrieval "
+                                                      f"({WEIGHTS_FILE.name}) or the claim check "
+                                                      f"({CLAIM_WEIGHTS_FILE.name})")
     args = p.parse_args(argv)
     try:
         return main(args.dataset, args.json_out, fit=args.fit, train=args.train, extras=args.extra,

@@ -14,9 +14,8 @@ BUNDLED_SEED_QA = Path(__file__).with_name("data") / "seed-qa.jsonl"
 
 class EvalDataError(InputError):
     def __init__(self, path: str, why: str) -> None:
-        super().__init__(
-            f"Cannot evaluate {path}: {why}. Give a SQuAD 2.0 JSON file, a news-QA or a seed-QA .jsonl file."
-        )
+        super().__init__(f"Cannot evaluate {path}: {why}. Give a SQuAD 2.0 JSON file, a news-QA, seed-QA or "
+                         "claims .jsonl file.")
 
 
 @dataclass(frozen=True)
@@ -90,4 +89,67 @@ def load_seed_qa(path: Path) -> list[SeedQuestion]:
             raise EvalDataError(str(path), f"line {n} is not a seed-QA object ({exc})") from exc
     if not out:
         raise EvalDataError(str(path), "it holds no question")
+    return out
+
+
+# ----- claims: model-written sentences judged against their article --------------------------------
+
+#: Dataset names by id prefix, for files whose records lack ``source.dataset``.
+CLAIM_DATASETS = {"qags-cnndm": "QAGS-CNNDM", "qags-xsum": "QAGS-XSum", "xsumfaith": "XSumFaith"}
+
+
+@dataclass(frozen=True)
+class JudgedSentence:
+    text: str
+    supported: bool
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """One model-written text about one article, sentence by sentence, each judged by people."""
+
+    rid: str
+    dataset: str
+    article: str
+    sentences: tuple[JudgedSentence, ...]
+    entailment: float | None = None  # a published entailment score of the whole text, where the source has one
+
+
+def is_claims_file(path: Path) -> bool:
+    """Whether a ``.jsonl`` file holds claims records (``article`` and judged ``sentences``)."""
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    return False
+                return isinstance(row, dict) and "article" in row and "sentences" in row
+    return False
+
+
+def load_claims(path: Path) -> list[ClaimRecord]:
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            rid = str(row["id"])
+            source = row.get("source") or {}
+            dataset = source.get("dataset") or next(
+                (name for prefix, name in CLAIM_DATASETS.items() if rid.lower().startswith(prefix)), "other"
+            )
+            scores = source.get("published_scores") or {}
+            out.append(ClaimRecord(
+                rid=rid,
+                dataset=str(dataset),
+                article=str(row["article"]),
+                sentences=tuple(JudgedSentence(str(s["text"]), bool(s["supported"])) for s in row["sentences"]),
+                entailment=float(scores["entailment"]) if "entailment" in scores else None,
+            ))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EvalDataError(str(path), f"line {n} is not a claims object ({exc})") from exc
+    if not out:
+        raise EvalDataError(str(path), "it holds no record")
     return out
