@@ -22,16 +22,19 @@ from qa.index.base import SentenceIndex
 from qa.index.build import plan_rows
 from qa.index.lexical import LexicalIndex, from_saved, saved_arrays
 from qa.index.manifest import (
+    CHUNK_BYTES,
     LISTED_FIELDS,
     MANIFEST,
+    LazyCheck,
     Manifest,
     content_hash,
     document_from_row,
     document_row,
     file_hash,
+    file_hashes,
     read_manifest,
 )
-from qa.index.tokens import TokenTable
+from qa.index.tokens import BlockCheck, TokenCodec, TokenTable
 from qa.index.vectors import build_faiss, choose_index_type, extend_index
 from qa.ingest import SEGMENTER_NAME
 from qa.types import Document, Sentence
@@ -42,10 +45,13 @@ if TYPE_CHECKING:
 
     from qa.embed import Embedder
 
+LAZY_ROLES = ("token_ids_", "token_codes_")  # the bulk of an index: checked per chunk on first read
 MAX_TOKEN_BLOCKS = 32  # more blocks than this (many small additions): a save merges them into one
 GENERATION_PREFIXES = (
-    "documents", "sentences", "vectors", "faiss", "tokencodes", "tokenscales", "tokenspans", "lexical"
-)
+    "documents", "sentences", "vectors", "faiss", "tokenids", "tokencodes", "tokenscales", "tokenspans",
+    "tokencodec", "lexical",
+)  # tokenscales: int8 codes of older indexes, removed by the next save
+TOKEN_KINDS = ("ids", "codes")  # per block: each token's coarse centroid, and its residual's code
 
 
 class FaissIndex(SentenceIndex):
@@ -84,6 +90,7 @@ class FaissIndex(SentenceIndex):
             raise ValueError("the lexical index must cover the index's sentences")
         self.lexical = lexical if lexical is not None else LexicalIndex([s.text for s in self.sentences])
         self._saved: tuple[Path, dict[str, dict[str, Any]]] | None = None  # (directory, its files): blocks to reuse
+        self._codec_saved: tuple[TokenCodec, str] | None = None  # the token codebook and its file there
         self._by_doc: dict[str, list[int]] = {}
         for i, s in enumerate(self.sentences):
             self._by_doc.setdefault(s.doc_id, []).append(i)
@@ -163,6 +170,7 @@ class FaissIndex(SentenceIndex):
         )
         if isinstance(previous, FaissIndex):
             built._saved = previous._saved  # token blocks already on disk are kept by the next save
+            built._codec_saved = previous._codec_saved
         return built
 
     def with_documents(
@@ -200,9 +208,14 @@ class FaissIndex(SentenceIndex):
                 tokens = tokens.packed()  # mostly dead codes, or too many files: merge
             known = self._saved[1] if self._saved is not None and self._saved[0] == root.resolve() else {}
             names["token_spans"] = f"tokenspans-{gen}.npy"
+            codec_name = self._codec_saved[1] if self._codec_saved and self._codec_saved[0] is tokens.codec else None
+            if codec_name is not None and codec_name in known and (root / codec_name).is_file():
+                reused["token_codec"] = known[codec_name]
+            else:
+                names["token_codec"] = f"tokencodec-{gen}.npz"
             for b, name in enumerate(tokens.names):
-                for kind in ("codes", "scales"):
-                    mine = name.replace("tokencodes-", f"token{kind}-") if name else None
+                for kind in TOKEN_KINDS:
+                    mine = name.replace("tokenids-", f"token{kind}-") if name else None
                     if mine is not None and mine in known and (root / mine).is_file():
                         reused[f"token_{kind}_{b}"] = known[mine]
                     else:
@@ -221,17 +234,25 @@ class FaissIndex(SentenceIndex):
             savez(f, allow_pickle=False, **saved_arrays(self.lexical))
         if tokens is not None:
             np.save(root / names["token_spans"], tokens.spans, allow_pickle=False)
-            for b, (codes, scales) in enumerate(tokens.blocks):
-                if f"token_codes_{b}" in names:
-                    np.save(root / names[f"token_codes_{b}"], np.asarray(codes), allow_pickle=False)
-                if f"token_scales_{b}" in names:
-                    np.save(root / names[f"token_scales_{b}"], np.asarray(scales), allow_pickle=False)
+            if "token_codec" in names:
+                with (root / names["token_codec"]).open("wb") as f:
+                    savez(f, allow_pickle=False, **tokens.codec.arrays())
+            for b, block in enumerate(tokens.blocks):
+                for kind, array in zip(TOKEN_KINDS, block, strict=True):
+                    if f"token_{kind}_{b}" in names:
+                        check = tokens.checks[b]
+                        if check is not None:
+                            check(0, len(block[0]))  # never copy unverified bytes into a new file
+                        np.save(root / names[f"token_{kind}_{b}"], np.asarray(array), allow_pickle=False)
         files: dict[str, dict[str, Any]] = dict(reused)
         for role, name in names.items():
             p = root / name
             with p.open("rb") as f:
                 os.fsync(f.fileno())
-            files[role] = {"name": name, "bytes": p.stat().st_size, "sha256": file_hash(p)}
+            whole, chunks = file_hashes(p)
+            files[role] = {"name": name, "bytes": p.stat().st_size, "sha256": whole}
+            if role.startswith(LAZY_ROLES):  # memory-mapped: verified chunk by chunk on first use
+                files[role] |= {"chunk_bytes": CHUNK_BYTES, "chunk_sha256": chunks}
         manifest = self.manifest().to_json()
         manifest["files"] = files
         tmp = root / f".{MANIFEST}.{gen}.tmp"
@@ -242,8 +263,9 @@ class FaissIndex(SentenceIndex):
         os.replace(tmp, root / MANIFEST)
         self._saved = (root.resolve(), {info["name"]: info for info in files.values()})
         if tokens is not None:
-            block_names = [files[f"token_codes_{b}"]["name"] for b in range(len(tokens.blocks))]
-            self.tokens = TokenTable(tokens.blocks, tokens.spans, block_names)
+            block_names = [files[f"token_ids_{b}"]["name"] for b in range(len(tokens.blocks))]
+            self.tokens = TokenTable(tokens.codec, tokens.blocks, tokens.spans, block_names, tokens.checks)
+            self._codec_saved = (tokens.codec, files["token_codec"]["name"])
         keep = {info["name"] for info in files.values()} | {MANIFEST}
         for leftover in root.iterdir():
             generation_file = leftover.name.split("-", 1)[0] in GENERATION_PREFIXES
@@ -254,7 +276,9 @@ class FaissIndex(SentenceIndex):
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, expect_model: str | None = None) -> FaissIndex:
-        """Open the generation the manifest names, checking every file's size and checksum first."""
+        """Open the generation the manifest names, checking every file's size, and the checksums of all but
+        the token codes; those (the bulk of a large index) are memory-mapped and verified per chunk the first
+        time a query reads it, so opening a million-sentence index reads none of them."""
         root = Path(path)
         manifest = read_manifest(root)
         if expect_model is not None and manifest.model != expect_model:
@@ -262,10 +286,13 @@ class FaissIndex(SentenceIndex):
                 str(root), f"it was built with the embedding model {manifest.model!r}, not {expect_model!r}"
             )
         paths: dict[str, Path] = {}
-        has_tokens = "token_spans" in manifest.files  # indexes of token-less embedders have none
-        n_blocks = sum(1 for role in manifest.files if role.startswith("token_codes_"))
-        token_roles = ["token_spans"] + [f"token_{k}_{b}" for b in range(n_blocks) for k in ("codes", "scales")]
+        # indexes of token-less embedders have none; older ones hold int8 codes (no codebook): the rerank
+        # then encodes per question until ``qa index --rebuild``
+        has_tokens = "token_spans" in manifest.files and "token_codec" in manifest.files
+        n_blocks = sum(1 for role in manifest.files if role.startswith("token_ids_"))
+        token_roles = ["token_spans", "token_codec"] + [f"token_{k}_{b}" for b in range(n_blocks) for k in TOKEN_KINDS]
         optional = [*(token_roles if has_tokens else ()), *(["lexical"] if "lexical" in manifest.files else [])]
+        lazy: dict[str, LazyCheck] = {}
         for role in ("documents", "sentences", "vectors", "faiss", *optional):
             info = manifest.files.get(role)
             if not isinstance(info, dict) or "name" not in info:
@@ -273,8 +300,13 @@ class FaissIndex(SentenceIndex):
             p = root / Path(str(info["name"])).name  # a manifest cannot point outside its directory
             if not p.is_file():
                 raise IndexCorruptError(str(p), "the file is missing")
-            if p.stat().st_size != info.get("bytes") or file_hash(p) != info.get("sha256"):
-                raise IndexCorruptError(str(p), "its size or checksum does not match the manifest")
+            if p.stat().st_size != info.get("bytes"):
+                raise IndexCorruptError(str(p), "its size does not match the manifest")
+            chunks = info.get("chunk_sha256")
+            if role.startswith(LAZY_ROLES) and isinstance(chunks, list) and info.get("chunk_bytes") == CHUNK_BYTES:
+                lazy[role] = LazyCheck(p, [str(c) for c in chunks], CHUNK_BYTES)
+            elif file_hash(p) != info.get("sha256"):
+                raise IndexCorruptError(str(p), "its checksum does not match the manifest")
             paths[role] = p
         try:
             documents = []
@@ -285,14 +317,17 @@ class FaissIndex(SentenceIndex):
             spans = np.load(paths["sentences"], allow_pickle=False)
             vectors = np.load(paths["vectors"], allow_pickle=False)
             tokens = None
-            if has_tokens:  # memory-mapped: a query reads the few dozen sentences it reranks
-                blocks = [
-                    (np.load(paths[f"token_codes_{b}"], mmap_mode="r", allow_pickle=False),
-                     np.load(paths[f"token_scales_{b}"], mmap_mode="r", allow_pickle=False))
-                    for b in range(n_blocks)
-                ]
-                tokens = TokenTable(blocks, np.load(paths["token_spans"], allow_pickle=False),
-                                    [paths[f"token_codes_{b}"].name for b in range(n_blocks)])
+            if has_tokens:  # memory-mapped: a query reads (and verifies) the few dozen sentences it reranks
+                with np.load(paths["token_codec"], allow_pickle=False) as npz:
+                    codec = TokenCodec.from_arrays({name: npz[name] for name in npz.files})
+                blocks, checks = [], []
+                for b in range(n_blocks):
+                    ids = _mapped(paths[f"token_ids_{b}"])
+                    codes = _mapped(paths[f"token_codes_{b}"])
+                    blocks.append((ids, codes))
+                    checks.append(_block_check(ids, codes, lazy.get(f"token_ids_{b}"), lazy.get(f"token_codes_{b}")))
+                tokens = TokenTable(codec, blocks, np.load(paths["token_spans"], allow_pickle=False),
+                                    [paths[f"token_ids_{b}"].name for b in range(n_blocks)], checks)
             lexical = None
             if "lexical" in paths:  # None (rebuilt below) when another tokeniser made it
                 with np.load(paths["lexical"], allow_pickle=False) as npz:
@@ -328,4 +363,28 @@ class FaissIndex(SentenceIndex):
             lexical=lexical,
         )
         store._saved = (root.resolve(), {info["name"]: info for info in manifest.files.values()})
+        if tokens is not None:
+            store._codec_saved = (tokens.codec, paths["token_codec"].name)
         return store
+
+
+def _mapped(path: Path) -> Any:
+    """A memory-mapped array, its bytes verified on first use; an unreadable header names the file."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise IndexCorruptError(str(path), f"could not be read: {exc}") from exc
+
+
+def _block_check(ids: Any, codes: Any, *checks: LazyCheck | None) -> BlockCheck | None:
+    """Verify the chunks of a memory-mapped block's two files that hold tokens ``[start, end)``."""
+    pairs = [(c, a) for c, a in zip(checks, (ids, codes), strict=True) if c is not None]
+    if not pairs:
+        return None
+
+    def check(start: int, end: int) -> None:
+        for lazy, array in pairs:
+            row = int(array.strides[0])
+            lazy.check(int(array.offset) + start * row, int(array.offset) + end * row)
+
+    return check
