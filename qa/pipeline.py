@@ -16,7 +16,7 @@ from qa.answer import ExtractiveGenerator, Generator, Selection, fallback_notice
 from qa.cite import build_answer
 from qa.embed import Embedder, make_embedder
 from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError, UnknownDocumentError
-from qa.index import FaissIndex, SentenceIndex, open_index
+from qa.index import SentenceIndex, build_index, is_store, open_index
 from qa.ingest import read_documents
 from qa.ingest.dedupe import describe_additions
 from qa.question import HistoryLike, check_history, check_question
@@ -52,7 +52,10 @@ class Pipeline:
         self.settings = settings or config.resolve()
         self.embedder: Embedder = embedder or make_embedder(index.model, self.settings)
         self.generator = generator
-        self.index_dir = Path(index_dir) if index_dir is not None else None
+        # a folder, or a store's address (kept as written: a Path would fold its ``//``)
+        self.index_dir: Path | str | None = (
+            None if index_dir is None else str(index_dir) if is_store(index_dir) else Path(index_dir)
+        )
         self._lock = threading.Lock()
         self._retriever = Retriever(index, self.embedder, retrieval)
 
@@ -71,15 +74,16 @@ class Pipeline:
         """Index documents; with ``index_dir``, update the index there (unchanged documents are reused)."""
         settings = parts.get("settings") or config.resolve()
         embedder = parts.get("embedder") or make_embedder(settings=settings)
+        index_dir = _location(settings, index_dir)
         previous = None
         if index_dir is not None and not rebuild:
             try:
-                previous = open_index(Path(index_dir), expect_model=embedder.name)
+                previous = open_index(index_dir, expect_model=embedder.name)
             except IndexNotFoundError:
                 previous = None
-        index = FaissIndex.build(documents, embedder, previous=previous, progress=progress)
+        index = build_index(index_dir, documents, embedder, previous=previous, progress=progress)
         if index_dir is not None:
-            index.save(Path(index_dir))
+            index.save(str(index_dir) if is_store(index_dir) else Path(index_dir))
         parts["settings"], parts["embedder"] = settings, embedder
         return cls(index, index_dir=index_dir, **parts)
 
@@ -120,9 +124,10 @@ class Pipeline:
         """Open an index built earlier; the manifest must match the configured embedder."""
         settings = parts.get("settings") or config.resolve()
         embedder = parts.get("embedder") or make_embedder(settings=settings)
-        index = open_index(Path(index_dir), expect_model=embedder.name)
+        location = _location(settings, index_dir) or index_dir
+        index = open_index(location, expect_model=embedder.name)
         parts["settings"], parts["embedder"] = settings, embedder
-        return cls(index, index_dir=index_dir, **parts)
+        return cls(index, index_dir=location, **parts)
 
     @classmethod
     def default(cls, **parts: Unpack[Parts]) -> Pipeline:
@@ -252,6 +257,13 @@ class Pipeline:
 
 _default: Pipeline | None = None
 _default_lock = threading.Lock()
+
+
+def _location(settings: config.Settings, index_dir: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
+    """Where a persisted index lives: the store of ``--store`` / ``QA_STORE`` replaces the index folder."""
+    if index_dir is not None and settings.store is not None:
+        return settings.store
+    return index_dir
 
 
 def default_pipeline() -> Pipeline:

@@ -6,16 +6,52 @@ is the embedded default (FAISS + BM25 + token codes in one folder, with its mani
     True
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from qa.index.base import SentenceIndex
 from qa.index.faiss_index import FaissIndex
 from qa.index.lexical import LexicalIndex
 from qa.index.tokens import TokenTable
 
-__all__ = ["FaissIndex", "LexicalIndex", "SentenceIndex", "TokenTable", "open_index"]
+if TYPE_CHECKING:
+    from qa.embed import Embedder
+    from qa.types import Document
+
+SCHEME = "milvus://"  # the same as qa.index.milvus_index.SCHEME, without importing it (or pymilvus)
+
+__all__ = ["FaissIndex", "LexicalIndex", "SentenceIndex", "TokenTable", "build_index", "is_store", "open_index"]
 
 
-def open_index(path: str | os.PathLike[str], *, expect_model: str | None = None) -> SentenceIndex:
-    """Open the index at ``path`` (the manifest names its backend; FAISS is the only one today)."""
-    return FaissIndex.load(path, expect_model=expect_model)
+def is_store(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` names a Milvus store (``milvus://...``) rather than a FAISS index folder."""
+    return isinstance(location, str) and location.startswith(SCHEME)
+
+
+def open_index(location: str | os.PathLike[str], *, expect_model: str | None = None) -> SentenceIndex:
+    """Open the index at ``location``: a folder (FAISS, with its manifest) or ``milvus://HOST:PORT/COLLECTION``."""
+    if is_store(location):
+        from qa.index.milvus_index import MilvusIndex
+
+        return MilvusIndex.load(str(location), expect_model=expect_model)
+    return FaissIndex.load(location, expect_model=expect_model)
+
+
+def build_index(
+    location: str | os.PathLike[str] | None,
+    documents: Sequence[Document],
+    embedder: Embedder,
+    *,
+    previous: SentenceIndex | None = None,
+    progress: bool = False,
+) -> SentenceIndex:
+    """Index ``documents`` for the backend of ``location`` (FAISS for a folder or in memory)."""
+    if location is not None and is_store(location):
+        from qa.index.milvus_index import MilvusIndex, MilvusTarget
+
+        return MilvusIndex.build(MilvusTarget.parse(str(location)), documents, embedder, previous=previous,
+                                 progress=progress)
+    return FaissIndex.build(documents, embedder, previous=previous, progress=progress)

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
@@ -154,7 +155,7 @@ class MilvusIndex(SentenceIndex):
     def without_documents(self, doc_ids: Sequence[str], embedder: Embedder) -> MilvusIndex:
         return MilvusIndex.build(self.target, [], embedder, previous=self, remove=doc_ids)
 
-    def save(self, path: object = None) -> None:
+    def save(self, path: str | Path | None = None) -> None:
         """Write what changed to the collections (``path`` is unused: the target names them)."""
         t = self.target
         for doc in self.documents.values():

@@ -3,6 +3,7 @@ FAISS store, errors translated, nothing but the server's own protocol between th
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -108,3 +109,18 @@ def test_store_errors_say_what_to_do(milvus: str, embedder: Embedder, tmp_path: 
         MilvusIndex.load(f"milvus://{milvus}/other", expect_model="another-model")
     with pytest.raises(errors.StoreError, match="cannot be reached"):
         MilvusIndex.load(f"milvus://127.0.0.1:{_free_port()}/news")
+
+
+def test_qa_index_and_ask_with_a_milvus_store(milvus: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's command pair: ``qa index seeds/ --store milvus://…`` then ``qa ask --store milvus://…``."""
+    from qa.cli import main
+    from qa.config import asset_dir
+
+    store = f"milvus://{milvus}/cli_news"
+    assert main(["index", str(asset_dir("seeds")), "--store", store]) == 0
+    assert f"into {store}" in capsys.readouterr().out
+    assert main(["ask", GALLANT_Q, "--store", store, "--llm", "extractive", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["citations"] and out["citations"][0]["sentence"].startswith(GALLANT)
+    assert main(["ask", GALLANT_Q, "--store", "milvus://nowhere", "--llm", "extractive"]) != 0
+    assert "milvus://HOST:PORT/COLLECTION" in capsys.readouterr().err
