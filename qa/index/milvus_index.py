@@ -1,5 +1,9 @@
 """The index in Milvus: sentences, offsets, document metadata and dense vectors in Milvus collections.
 
+``COLLECTION`` is an alias of the current generation's documents collection, whose meta row names its
+sentences collection; a rewrite builds a new generation and switches the alias, as the FAISS store
+switches its manifest, so an interrupted save never loses the index.
+
 Selected by ``milvus://HOST:PORT/COLLECTION`` (``--store`` or ``QA_STORE``). Milvus holds the sentences
 and their vectors and runs the dense search; each sentence's text is also indexed by Milvus's own BM25
 function (a sparse field), for full-text queries by other tools. The product's fitted scorer reads BM25
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +39,7 @@ if TYPE_CHECKING:
     from qa.embed import Embedder
 
 SCHEME = "milvus://"
-META_ID = "\x00qa-meta"  # the documents collection's row that says what the index was built with
+META_ID = "__qa_index_meta__"  # the documents collection's row that says what the index was built with
 MAX_TEXT = 65_535  # Milvus's VARCHAR limit (bytes)
 BATCH = 1_000  # rows per insert or query page
 T = TypeVar("T")
@@ -69,10 +74,6 @@ class MilvusTarget:
     def spec(self) -> str:
         return f"{SCHEME}{self.host}:{self.port}/{self.collection}"
 
-    @property
-    def documents(self) -> str:
-        return f"{self.collection}_documents"
-
 
 class MilvusIndex(SentenceIndex):
     """Sentences and dense vectors in Milvus (searched there); BM25 features scored locally."""
@@ -92,6 +93,7 @@ class MilvusIndex(SentenceIndex):
         model: str,
         lexical: LexicalIndex | None = None,
         written: int = 0,
+        rows_collection: str | None = None,
     ) -> None:
         if len(sentences) != len(vectors):
             raise ValueError("one vector per sentence is required")
@@ -103,6 +105,7 @@ class MilvusIndex(SentenceIndex):
         self.tokens = None
         self.lexical = lexical if lexical is not None else LexicalIndex([s.text for s in self.sentences])
         self._written = written  # rows already in the collection, unchanged and in place (-1: rewrite all)
+        self._rows = rows_collection  # the sentences' collection of the generation the alias names
         self._by_doc: dict[str, list[int]] = {}
         for i, s in enumerate(self.sentences):
             self._by_doc.setdefault(s.doc_id, []).append(i)
@@ -114,7 +117,10 @@ class MilvusIndex(SentenceIndex):
         """Milvus's search (inner product); rows of -1 mean fewer than ``k`` results."""
         k = max(1, min(k, len(self.sentences)))
         q = np.ascontiguousarray(query, dtype=np.float32)
-        found = _call(self.target, lambda c: c.search(self.target.collection, data=q.tolist(), anns_field="dense",
+        if self._rows is None:
+            raise StoreError(self.target.spec, "has not been written yet", "Save the index before searching it.")
+        rows = self._rows
+        found = _call(self.target, lambda c: c.search(rows, data=q.tolist(), anns_field="dense",
                                                       limit=k, output_fields=["row"],
                                                       search_params={"metric_type": "IP"}))
         scores = np.full((len(q), k), -np.inf, dtype=np.float32)
@@ -145,7 +151,7 @@ class MilvusIndex(SentenceIndex):
         written = old._written if old is not None and rows.appends else -1
         lexical = old.lexical.extend([s.text for s in rows.sentences[len(old):]]) if old and rows.appends else None
         return cls(target, rows.documents, rows.sentences, rows.vectors, model=embedder.name, lexical=lexical,
-                   written=written)
+                   written=written, rows_collection=old._rows if old is not None and written >= 0 else None)
 
     def with_documents(
         self, documents: Sequence[Document], embedder: Embedder, *, progress: bool = False
@@ -163,14 +169,16 @@ class MilvusIndex(SentenceIndex):
                 raise StoreError(t.spec, f"cannot hold the document {doc.doc_id} ({len(doc.text):,} characters)",
                                  f"Milvus limits a text field to {MAX_TEXT:,} bytes; split the article.")
 
-        def write(c: Any) -> None:
-            if self._written < 0 or not c.has_collection(t.collection):
-                for name in (t.collection, t.documents):
-                    if c.has_collection(name):
-                        c.drop_collection(name)
-                _create(c, t, self.dim)
+        def write(c: Any) -> str:
+            current = _current(c, t)
+            if self._written < 0 or current is None:
+                # a new generation beside the old one, then one atomic alias switch: never a lost index
+                gen = secrets.token_hex(4)
+                docs_name, rows_name = f"{t.collection}__d{gen}", f"{t.collection}__r{gen}"
+                _create(c, docs_name, rows_name, self.dim)
                 start = 0
             else:
+                docs_name, rows_name = current
                 start = self._written
             rows = [
                 {"row": i, "doc_id": s.doc_id, "n": s.n, "start": s.start, "stop": s.end, "text": s.text,
@@ -178,21 +186,31 @@ class MilvusIndex(SentenceIndex):
                 for i, s in enumerate(self.sentences[start:], start)
             ]
             for lo in range(0, len(rows), BATCH):
-                c.insert(t.collection, rows[lo : lo + BATCH])
-            meta = {"model": self.model, "dim": self.dim, "segmenter": SEGMENTER_NAME, "sentences": len(self)}
-            docs = [{"doc_id": META_ID, "row": json.dumps(meta), "pad": [0.0, 0.0]}]
-            docs += [{"doc_id": d.doc_id, "row": json.dumps(document_row(d), ensure_ascii=False), "pad": [0.0, 0.0]}
-                     for d in self.documents.values()]
+                c.insert(rows_name, rows[lo : lo + BATCH])
+            c.flush(rows_name)
+            docs = [{"doc_id": d.doc_id, "row": json.dumps(document_row(d), ensure_ascii=False), "pad": [0.0, 0.0]}
+                    for d in self.documents.values()]
             for lo in range(0, len(docs), BATCH):
-                c.upsert(t.documents, docs[lo : lo + BATCH])
-            stale = [d for d in _all(c, t.documents, ["doc_id"]) if d["doc_id"] not in self.documents]
-            stale_ids = [d["doc_id"] for d in stale if d["doc_id"] != META_ID]
-            if stale_ids:
-                c.delete(t.documents, ids=stale_ids)
-            c.flush(t.collection)
-            c.flush(t.documents)
+                c.upsert(docs_name, docs[lo : lo + BATCH])
+            stale = [d["doc_id"] for d in _all(c, docs_name, ["doc_id"])
+                     if d["doc_id"] not in self.documents and d["doc_id"] != META_ID]
+            if stale:
+                c.delete(docs_name, ids=stale)
+            # last: the row count readers trust (rows past it, from an interrupted append, are ignored)
+            meta = {"model": self.model, "dim": self.dim, "segmenter": SEGMENTER_NAME, "sentences": len(self),
+                    "rows": rows_name}
+            c.upsert(docs_name, [{"doc_id": META_ID, "row": json.dumps(meta), "pad": [0.0, 0.0]}])
+            c.flush(docs_name)
+            if current is None and not c.has_collection(t.collection):
+                c.create_alias(docs_name, t.collection)
+            elif current is not None and current[0] != docs_name:
+                c.alter_alias(docs_name, t.collection)
+                for old in current:  # the previous generation, no longer named by the alias
+                    if c.has_collection(old):
+                        c.drop_collection(old)
+            return rows_name
 
-        _call(t, write)
+        self._rows = _call(t, write)
         self._written = len(self)
 
     @classmethod
@@ -200,19 +218,19 @@ class MilvusIndex(SentenceIndex):
         """Read the index back from Milvus (documents, sentences and vectors; BM25 is rebuilt locally)."""
         t = MilvusTarget.parse(spec)
 
-        def read(c: Any) -> tuple[dict[str, Any], list[Document], list[dict[str, Any]]]:
-            if not c.has_collection(t.collection) or not c.has_collection(t.documents):
+        def read(c: Any) -> tuple[dict[str, Any], list[Document], list[dict[str, Any]], str]:
+            current = _current(c, t)
+            if current is None:
                 raise IndexNotFoundError(t.spec)
-            rows = _all(c, t.documents, ["doc_id", "row"])
-            sentences = _all(c, t.collection, ["row", "doc_id", "n", "start", "stop", "dense"])
-            meta = next((json.loads(r["row"]) for r in rows if r["doc_id"] == META_ID), None)
-            if meta is None:
-                raise StoreError(t.spec, "holds collections qa did not write",
-                                 "Choose another collection name, or drop these collections.")
-            docs = [document_from_row(json.loads(r["row"])) for r in rows if r["doc_id"] != META_ID]
-            return meta, docs, sentences
+            rows = _all(c, current[0], ["doc_id", "row"])
+            meta = next(json.loads(r["row"]) for r in rows if r["doc_id"] == META_ID)
+            sentences = [r for r in _all(c, current[1], ["row", "doc_id", "n", "start", "stop", "dense"])
+                         if int(r["row"]) < int(meta["sentences"])]
+            used = {r["doc_id"] for r in sentences}
+            docs = [document_from_row(json.loads(r["row"])) for r in rows if r["doc_id"] in used]
+            return meta, docs, sentences, current[1]
 
-        meta, docs, rows = _call(t, read)
+        meta, docs, rows, rows_name = _call(t, read)
         if expect_model is not None and meta.get("model") != expect_model:
             raise IndexMismatchError(t.spec, f"it was built with the embedding model {meta.get('model')!r}, "
                                              f"not {expect_model!r}")
@@ -221,10 +239,30 @@ class MilvusIndex(SentenceIndex):
         sentences = [Sentence(r["doc_id"], int(r["n"]), int(r["start"]), int(r["stop"]),
                               by_id[r["doc_id"]].text[int(r["start"]) : int(r["stop"])]) for r in rows]
         vectors = np.array([r["dense"] for r in rows], dtype=np.float32).reshape(len(rows), int(meta["dim"]))
-        return cls(t, docs, sentences, vectors, model=str(meta["model"]), written=len(rows))
+        return cls(t, docs, sentences, vectors, model=str(meta["model"]), written=len(rows), rows_collection=rows_name)
 
 
-def _create(c: Any, t: MilvusTarget, dim: int) -> None:
+def _current(c: Any, t: MilvusTarget) -> tuple[str, str] | None:
+    """The (documents, sentences) collections the alias ``t.collection`` names now; None before the first save."""
+    if not c.has_collection(t.collection):
+        return None
+    from pymilvus.exceptions import MilvusException
+
+    try:
+        docs_name = c.describe_alias(t.collection).get("collection_name")
+    except MilvusException:  # a collection of that name, not an alias: not ours
+        docs_name = None
+    meta = None
+    if docs_name:
+        found = c.query(docs_name, filter=f'doc_id == "{META_ID}"', output_fields=["row"])
+        meta = json.loads(found[0]["row"]) if found else None
+    if meta is None or not isinstance(meta.get("rows"), str):
+        raise StoreError(t.spec, "holds a collection qa did not write",
+                         "Choose another collection name, or drop that collection.")
+    return str(docs_name), str(meta["rows"])
+
+
+def _create(c: Any, docs_name: str, rows_name: str, dim: int) -> None:
     from pymilvus import DataType, Function, FunctionType, MilvusClient
 
     s = MilvusClient.create_schema(auto_id=False)
@@ -241,14 +279,14 @@ def _create(c: Any, t: MilvusTarget, dim: int) -> None:
     ip = c.prepare_index_params()
     ip.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
     ip.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-    c.create_collection(t.collection, schema=s, index_params=ip)
+    c.create_collection(rows_name, schema=s, index_params=ip)
     d = MilvusClient.create_schema(auto_id=False)
     d.add_field("doc_id", DataType.VARCHAR, is_primary=True, max_length=1024)
     d.add_field("row", DataType.VARCHAR, max_length=MAX_TEXT)
     d.add_field("pad", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field in every collection
     dp = c.prepare_index_params()
     dp.add_index(field_name="pad", index_type="FLAT", metric_type="L2")
-    c.create_collection(t.documents, schema=d, index_params=dp)
+    c.create_collection(docs_name, schema=d, index_params=dp)
 
 
 def _all(c: Any, collection: str, fields: list[str]) -> list[dict[str, Any]]:

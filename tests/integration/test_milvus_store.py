@@ -93,9 +93,18 @@ def test_adding_and_removing_documents_reach_the_server(milvus: str, embedder: E
     _, ids = again.dense_search(embedder.encode(["Markets fell on Monday."]), 1)
     assert again.sentences[int(ids[0, 0])].doc_id == "b"
     left = again.without_documents(["a"], embedder)
-    left.save()
+    left.save()  # rows move: a new generation of collections, then one alias switch
     final = MilvusIndex.load(spec)
     assert set(final.documents) == {"b"} and [s.doc_id for s in final.sentences] == ["b"]
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=target.uri)
+    try:
+        names = [n for n in client.list_collections() if n.startswith("grow__")]
+        assert len(names) == 2  # the previous generation was dropped after the switch
+        assert client.describe_alias("grow")["collection_name"] in names
+    finally:
+        client.close()
 
 
 def test_store_errors_say_what_to_do(milvus: str, embedder: Embedder, tmp_path: Path) -> None:
@@ -107,6 +116,18 @@ def test_store_errors_say_what_to_do(milvus: str, embedder: Embedder, tmp_path: 
                       embedder).save()
     with pytest.raises(errors.IndexMismatchError, match="another-model"):
         MilvusIndex.load(f"milvus://{milvus}/other", expect_model="another-model")
+    from pymilvus import DataType, MilvusClient
+
+    client = MilvusClient(uri=f"http://{milvus}")
+    try:
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("k", DataType.INT64, is_primary=True)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+        client.create_collection("theirs", schema=schema)
+    finally:
+        client.close()
+    with pytest.raises(errors.StoreError, match="qa did not write"):
+        MilvusIndex.load(f"milvus://{milvus}/theirs")
     with pytest.raises(errors.StoreError, match="cannot be reached"):
         MilvusIndex.load(f"milvus://127.0.0.1:{_free_port()}/news")
 
