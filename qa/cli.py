@@ -42,6 +42,9 @@ def _json(value: object) -> str:
     return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+STORE_HELP = "milvus://HOST:PORT/COLLECTION: the index lives in Milvus (or QA_STORE; default: the FAISS folder)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="qa", description="Ask questions about news articles; answers cite exact sentences."
@@ -53,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("paths", nargs="+", metavar="SOURCE",
                     help=".txt, .md, .html or .pdf files, folders of them, http(s) links to pages or feeds")
     ix.add_argument("--index-dir", help="where the index lives (default: the seed index, or QA_INDEX_DIR)")
+    ix.add_argument("--store", help=STORE_HELP)
     ix.add_argument("--embed-model", help="sentence-transformers model name or local path (or QA_EMBED_MODEL)")
     ix.add_argument("--rebuild", action="store_true", help="start a fresh index of exactly these sources")
     ix.add_argument("--watch", type=float, metavar="MINUTES",
@@ -65,10 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     rm = sub.add_parser("remove", help="remove documents from the index (ids as `qa docs` lists them)")
     rm.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
     rm.add_argument("--index-dir")
+    rm.add_argument("--store", help=STORE_HELP)
 
     ask = sub.add_parser("ask", help="answer a question, citing source sentences")
     ask.add_argument("question")
     ask.add_argument("--index-dir", help="the index to ask (default: index of the seed article, built on first use)")
+    ask.add_argument("--store", help=STORE_HELP)
     ask.add_argument("--llm", help="auto (default), extractive, or ollama:MODEL (or QA_LLM)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.add_argument("--doc", action="append", metavar="DOC_ID", dest="docs",
@@ -94,9 +100,9 @@ def _parser() -> argparse.ArgumentParser:
 def _ask(args: argparse.Namespace) -> int:
     from qa.pipeline import Pipeline
 
-    settings = config.resolve(index_dir=args.index_dir, llm=args.llm)
+    settings = config.resolve(index_dir=args.index_dir, llm=args.llm, store=args.store)
     check_question(args.question, settings.max_question_chars)  # fail fast, before loading any model
-    if args.index_dir:
+    if args.index_dir or settings.store:
         pipe = Pipeline.load(settings.index_dir, settings=settings)
     else:
         pipe = Pipeline.default(settings=settings)
@@ -121,7 +127,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    settings = config.resolve(index_dir=args.index_dir, embed_model=args.embed_model)
+    settings = config.resolve(index_dir=args.index_dir, embed_model=args.embed_model, store=args.store)
     if args.watch is not None and not args.watch > 0:
         raise ConfigError(f"--watch takes a number of minutes above 0, not {args.watch:g}.")
     rebuild = args.rebuild
@@ -175,7 +181,8 @@ def _index_once(sources: list[str], settings: config.Settings, *, rebuild: bool)
     for note in dict.fromkeys([*change.notes, *report.notes]):
         print(f"note: {shown(note)}", file=sys.stderr)
     index = pipe.index
-    print(f"indexed {len(index.documents)} document(s), {len(index)} sentences, into {shown(settings.index_dir)}")
+    print(f"indexed {len(index.documents)} document(s), {len(index)} sentences, "
+          f"into {shown(settings.store or settings.index_dir)}")
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -197,12 +204,13 @@ def _docs(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     from qa.pipeline import Pipeline
 
-    settings = config.resolve(index_dir=args.index_dir)
+    settings = config.resolve(index_dir=args.index_dir, store=args.store)
     pipe = Pipeline.load(settings.index_dir, settings=settings)
     change = pipe.remove(args.doc_ids)
     for doc_id in change.removed:
         print(f"removed: {shown(doc_id)}")
-    print(f"{len(pipe.documents)} document(s), {len(pipe.index)} sentences left in {shown(settings.index_dir)}")
+    print(f"{len(pipe.documents)} document(s), {len(pipe.index)} sentences left in "
+          f"{shown(settings.store or settings.index_dir)}")
     return 0
 
 

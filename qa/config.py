@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,7 @@ class Settings:
     auth_password: str = field(default="", repr=False)  # the chat's login (none when empty); never printed
     fetch_timeout: float = 20.0  # seconds for fetching one link, redirects included
     allow_private_links: bool = False  # a chat served to other machines may fetch private addresses
+    store: str | None = None  # milvus://HOST:PORT/COLLECTION: the index lives there instead of index_dir
 
 
 def resolve(
@@ -188,6 +190,7 @@ def resolve(
     auth_password: str | None = None,
     fetch_timeout: float | None = None,
     allow_private_links: bool | None = None,
+    store: str | None = None,
 ) -> Settings:
     """Resolve every setting once; callers never read the environment themselves.
 
@@ -231,4 +234,20 @@ def resolve(
         fetch_timeout=_number(_pick(fetch_timeout, "QA_FETCH_TIMEOUT", 20.0), "fetch_timeout", "QA_FETCH_TIMEOUT"),
         allow_private_links=_flag(_pick(allow_private_links, "QA_ALLOW_PRIVATE_LINKS", False),
                                   "QA_ALLOW_PRIVATE_LINKS"),
+        store=_store(_pick(store, "QA_STORE", "")),
     )
+
+
+def _store(value: object) -> str | None:
+    """The index store: empty for the embedded FAISS folder, else ``milvus://HOST:PORT/COLLECTION``.
+
+    >>> _store(""), _store("milvus://127.0.0.1:19530/news")
+    (None, 'milvus://127.0.0.1:19530/news')
+    """
+    text = str(value).strip()
+    if not text or text == "faiss":
+        return None
+    if not re.fullmatch(r"milvus://[^/:]+:\d{1,5}/[A-Za-z_][A-Za-z0-9_]{0,200}", text):
+        raise ConfigError(f"Unknown index store {text!r}: use milvus://HOST:PORT/COLLECTION, or leave QA_STORE "
+                          "empty for the embedded FAISS index (--store / QA_STORE).")
+    return text

@@ -168,6 +168,13 @@ class IndexBusyError(IndexError_):
         )
 
 
+class StoreError(IndexError_):
+    """The index's store (a Milvus server) cannot be reached or used."""
+
+    def __init__(self, store: str, what: str, todo: str) -> None:
+        super().__init__(f"The index store {store} {what}. {todo}")
+
+
 class LLMError(QAError):
     """The language model backend failed."""
 

@@ -17,7 +17,7 @@ from qa.answer import ExtractiveGenerator, Generator, Selection, fallback_notice
 from qa.cite import ClaimChecker, ClaimModel, build_answer
 from qa.embed import Embedder, make_embedder
 from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError, UnknownDocumentError
-from qa.index import FaissIndex, SentenceIndex, latest, open_index, writing
+from qa.index import SentenceIndex, build_index, is_store, latest, locked, open_index
 from qa.ingest import read_documents
 from qa.ingest.dedupe import describe_additions
 from qa.question import HistoryLike, check_doc_ids, check_history, check_question
@@ -56,7 +56,10 @@ class Pipeline:
         self.claim_model = claim_model  # None: the shipped claim-check weights
         self.embedder: Embedder = embedder or make_embedder(index.model, self.settings)
         self.generator = generator
-        self.index_dir = Path(index_dir) if index_dir is not None else None
+        # a folder, or a store's address (kept as written: a Path would fold its ``//``)
+        self.index_dir: Path | str | None = (
+            None if index_dir is None else str(index_dir) if is_store(index_dir) else Path(index_dir)
+        )
         self._lock = threading.Lock()
         self._retriever = Retriever(index, self.embedder, retrieval)
 
@@ -75,18 +78,19 @@ class Pipeline:
         """Index documents; with ``index_dir``, update the index there (unchanged documents are reused)."""
         settings = parts.get("settings") or config.resolve()
         embedder = parts.get("embedder") or make_embedder(settings=settings)
+        index_dir = _location(settings, index_dir)
         if index_dir is None:
-            index = FaissIndex.build(documents, embedder, progress=progress)
-        else:  # read, add and save under the folder's write lock: a concurrent writer's documents stay
-            with writing(index_dir, timeout=settings.lock_timeout, on_wait=_notice if progress else None):
+            index = build_index(None, documents, embedder, progress=progress)
+        else:  # read, add and save under the index's write lock: a concurrent writer's documents stay
+            with locked(index_dir, timeout=settings.lock_timeout, on_wait=_notice if progress else None):
                 previous = None
                 if not rebuild:
                     try:
-                        previous = open_index(Path(index_dir), expect_model=embedder.name)
+                        previous = open_index(index_dir, expect_model=embedder.name)
                     except IndexNotFoundError:
                         previous = None
-                index = FaissIndex.build(documents, embedder, previous=previous, progress=progress)
-                index.save(Path(index_dir))
+                index = build_index(index_dir, documents, embedder, previous=previous, progress=progress)
+                index.save(str(index_dir) if is_store(index_dir) else Path(index_dir))
         parts["settings"], parts["embedder"] = settings, embedder
         return cls(index, index_dir=index_dir, **parts)
 
@@ -127,9 +131,10 @@ class Pipeline:
         """Open an index built earlier; the manifest must match the configured embedder."""
         settings = parts.get("settings") or config.resolve()
         embedder = parts.get("embedder") or make_embedder(settings=settings)
-        index = open_index(Path(index_dir), expect_model=embedder.name)
+        location = _location(settings, index_dir) or index_dir
+        index = open_index(location, expect_model=embedder.name)
         parts["settings"], parts["embedder"] = settings, embedder
-        return cls(index, index_dir=index_dir, **parts)
+        return cls(index, index_dir=location, **parts)
 
     @classmethod
     def default(cls, **parts: Unpack[Parts]) -> Pipeline:
@@ -162,7 +167,7 @@ class Pipeline:
                 change, index = self._with_added(self.index, documents, progress)
             else:
                 wait = _notice if progress else None
-                with writing(self.index_dir, timeout=self.settings.lock_timeout, on_wait=wait):
+                with locked(self.index_dir, timeout=self.settings.lock_timeout, on_wait=wait):
                     current = latest(self.index, self.index_dir)
                     change, index = self._with_added(current, documents, progress)
                     if index is not current:
@@ -194,7 +199,7 @@ class Pipeline:
                 _check_known(ids, self.index)
                 index = self.index.without_documents(ids, self.embedder)
             else:
-                with writing(self.index_dir, timeout=self.settings.lock_timeout):
+                with locked(self.index_dir, timeout=self.settings.lock_timeout):
                     current = latest(self.index, self.index_dir)
                     _check_known(ids, current)
                     index = current.without_documents(ids, self.embedder)
@@ -301,6 +306,13 @@ def _notice(message: str) -> None:
 
 _default: Pipeline | None = None
 _default_lock = threading.Lock()
+
+
+def _location(settings: config.Settings, index_dir: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
+    """Where a persisted index lives: the store of ``--store`` / ``QA_STORE`` replaces the index folder."""
+    if index_dir is not None and settings.store is not None:
+        return settings.store
+    return index_dir
 
 
 def default_pipeline() -> Pipeline:

@@ -6,8 +6,13 @@ is the embedded default (FAISS + BM25 + token codes in one folder, with its mani
     True
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.errors import IndexNotFoundError
 from qa.index.base import SentenceIndex
@@ -16,20 +21,70 @@ from qa.index.folder import writing
 from qa.index.lexical import LexicalIndex
 from qa.index.tokens import TokenTable
 
-__all__ = ["FaissIndex", "LexicalIndex", "SentenceIndex", "TokenTable", "latest", "open_index", "writing"]
+if TYPE_CHECKING:
+    from qa.embed import Embedder
+    from qa.index.folder import Notify
+    from qa.types import Document
+
+SCHEME = "milvus://"  # the same as qa.index.milvus_index.SCHEME, without importing it (or pymilvus)
+
+__all__ = [
+    "FaissIndex", "LexicalIndex", "SentenceIndex", "TokenTable", "build_index", "is_store", "latest", "locked",
+    "open_index",
+]
 
 
-def open_index(path: str | os.PathLike[str], *, expect_model: str | None = None) -> SentenceIndex:
-    """Open the index at ``path`` (the manifest names its backend; FAISS is the only one today)."""
-    return FaissIndex.load(path, expect_model=expect_model)
+def is_store(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` names a Milvus store (``milvus://...``) rather than a FAISS index folder."""
+    return isinstance(location, str) and location.startswith(SCHEME)
 
 
-def latest(index: SentenceIndex, path: str | os.PathLike[str]) -> SentenceIndex:
-    """``index``, or the index now at ``path`` when another writer saved there since ``index`` was loaded or
-    saved (call it holding the write lock, so that adding to it loses nothing)."""
-    if isinstance(index, FaissIndex) and index.saved_as(path):
+def open_index(location: str | os.PathLike[str], *, expect_model: str | None = None) -> SentenceIndex:
+    """Open the index at ``location``: a folder (FAISS, with its manifest) or ``milvus://HOST:PORT/COLLECTION``."""
+    if is_store(location):
+        from qa.index.milvus_index import MilvusIndex
+
+        return MilvusIndex.load(str(location), expect_model=expect_model)
+    return FaissIndex.load(location, expect_model=expect_model)
+
+
+@contextmanager
+def locked(
+    location: str | os.PathLike[str], *, timeout: float | None = None, on_wait: Notify | None = None
+) -> Iterator[None]:
+    """Hold the write lock of an index folder while a writer reads, adds and saves. A Milvus store has no
+    folder: its saves switch an alias in one call, and concurrent writers are the server's to order."""
+    if is_store(location):
+        yield
+        return
+    kwargs = {} if timeout is None else {"timeout": timeout}
+    with writing(location, on_wait=on_wait, **kwargs):
+        yield
+
+
+def latest(index: SentenceIndex, location: str | os.PathLike[str]) -> SentenceIndex:
+    """``index``, or the index now at ``location`` when another writer saved there since ``index`` was
+    loaded or saved (call it holding the write lock, so that adding to it loses nothing)."""
+    if is_store(location) or (isinstance(index, FaissIndex) and index.saved_as(location)):
         return index
     try:
-        return open_index(Path(path), expect_model=index.model)
+        return open_index(Path(location), expect_model=index.model)
     except IndexNotFoundError:
         return index
+
+
+def build_index(
+    location: str | os.PathLike[str] | None,
+    documents: Sequence[Document],
+    embedder: Embedder,
+    *,
+    previous: SentenceIndex | None = None,
+    progress: bool = False,
+) -> SentenceIndex:
+    """Index ``documents`` for the backend of ``location`` (FAISS for a folder or in memory)."""
+    if location is not None and is_store(location):
+        from qa.index.milvus_index import MilvusIndex, MilvusTarget
+
+        return MilvusIndex.build(MilvusTarget.parse(str(location)), documents, embedder, previous=previous,
+                                 progress=progress)
+    return FaissIndex.build(documents, embedder, previous=previous, progress=progress)

@@ -11,12 +11,15 @@ import numpy as np
 from qa.embed import Embedder
 from qa.index.base import SentenceIndex
 from qa.index.manifest import content_hash
-from qa.index.tokens import TokenTable
+from qa.index.tokens import TokenCodec, TokenTable
 from qa.ingest import segment
 from qa.types import Document, Sentence
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+
+CODEC_SAMPLE_TEXTS = 4096  # sentences whose tokens fit the codebook of a large indexing run (~120k tokens)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,10 @@ def plan_rows(
             runs.append((False, range(len(new_texts), len(new_texts) + len(pieces))))
             sentences.extend(pieces)
             new_texts.extend(p.text for p in pieces)
-    fresh, fresh_tokens = encode(embedder, new_texts, progress=progress) if new_texts else (None, None)
+    codec = reuse.tokens.codec if reuse is not None and reuse.tokens is not None else None  # shared codebook
+    fresh, fresh_tokens = (
+        encode(embedder, new_texts, progress=progress, codec=codec) if new_texts else (None, None)
+    )
     dim = fresh.shape[1] if fresh is not None else (reuse.dim if reuse is not None else embedder.dim)
     vectors = np.empty((len(sentences), dim), dtype=np.float32)
     pos = 0
@@ -105,6 +111,9 @@ def _tokens(
         return None
     blocks = (old.blocks if old is not None else []) + (fresh.blocks if fresh is not None else [])
     names = (old.names if old is not None else []) + (fresh.names if fresh is not None else [])
+    checks = (old.checks if old is not None else []) + (fresh.checks if fresh is not None else [])
+    codec = fresh.codec if fresh is not None else old.codec if old is not None else None
+    assert codec is not None and (old is None or old.codec is codec)  # fresh codes use the old codebook
     shift = len(old.blocks) if old is not None else 0
     spans = []
     for reused, rows in runs:
@@ -114,21 +123,27 @@ def _tokens(
         if not reused:
             part[:, 0] += shift
         spans.append(part)
-    return TokenTable(blocks, np.concatenate(spans), names)
+    return TokenTable(codec, blocks, np.concatenate(spans), names, checks)
 
 
-def encode(embedder: Embedder, texts: list[str], *, progress: bool) -> tuple[np.ndarray, TokenTable | None]:
-    """Sentence vectors, and the rerank's token vectors when the embedder gives them in the same pass."""
+def encode(
+    embedder: Embedder, texts: list[str], *, progress: bool, codec: TokenCodec | None = None
+) -> tuple[np.ndarray, TokenTable | None]:
+    """Sentence vectors, and the rerank's token codes when the embedder gives them in the same pass
+    (encoded with ``codec``, the index's codebook, or a new one fitted on these texts' tokens)."""
     both = embedder.can_encode_tokens
 
     def run(chunk: list[str]) -> tuple[np.ndarray, TokenTable | None]:
         if not both:
             return embedder.encode(chunk), None
         vectors, tokens = embedder.encode_with_tokens(chunk)
-        return vectors, TokenTable.quantize(tokens, vectors.shape[1])
+        return vectors, TokenTable.quantize(tokens, vectors.shape[1], codec)
 
     if not progress or len(texts) < 512:
         return run(texts)
+    if both and codec is None:  # every chunk's codes share one codebook: fit it on a seeded sample first
+        pick = np.random.default_rng(1234).choice(len(texts), min(len(texts), CODEC_SAMPLE_TEXTS), replace=False)
+        codec = TokenCodec.fit(np.concatenate(embedder.encode_with_tokens([texts[i] for i in sorted(pick)])[1]))
     from tqdm import tqdm
 
     # one length sort for the whole corpus, so each chunk is a length bucket (little padding); order restored

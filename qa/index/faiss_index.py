@@ -27,15 +27,18 @@ from qa.index.folder import manifest_names, manifest_stamp, reading, writing
 from qa.index.lexical import LexicalIndex
 from qa.index.lexical_io import from_saved, saved_arrays
 from qa.index.manifest import (
+    CHUNK_BYTES,
     LISTED_FIELDS,
     MANIFEST,
+    LazyCheck,
     Manifest,
     content_hash,
     document_row,
     file_hash,
+    file_hashes,
     read_manifest,
 )
-from qa.index.tokens import TokenTable
+from qa.index.tokens import BlockCheck, TokenCodec, TokenTable
 from qa.index.vectors import build_faiss, choose_index_type, extend_index
 from qa.ingest import SEGMENTER_NAME
 from qa.types import Document, Sentence
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 
     from qa.embed import Embedder
 
+LAZY_ROLES = ("token_ids_", "token_codes_")  # the bulk of an index: checked per chunk on first read
 MAX_TOKEN_BLOCKS = 32  # more blocks than this (many small additions): a save merges them into one
 LOAD_TRIES = 3  # a manifest switched while loading: read the new one (readers without a lease)
 
@@ -55,6 +59,7 @@ def _npy(array: Any) -> Callable[[Path], None]:
         np.save(p, np.asarray(array), allow_pickle=False)
 
     return write
+TOKEN_KINDS = ("ids", "codes")  # per block: each token's coarse centroid, and its residual's code
 
 
 class FaissIndex(SentenceIndex):
@@ -93,6 +98,7 @@ class FaissIndex(SentenceIndex):
             raise ValueError("the lexical index must cover the index's sentences")
         self.lexical = lexical if lexical is not None else LexicalIndex([s.text for s in self.sentences])
         self._saved: tuple[Path, dict[str, dict[str, Any]]] | None = None  # (directory, its files): blocks to reuse
+        self._codec_saved: tuple[TokenCodec, str] | None = None  # the token codebook and its file there
         self._by_doc: dict[str, list[int]] = {}
         for i, s in enumerate(self.sentences):
             self._by_doc.setdefault(s.doc_id, []).append(i)
@@ -172,6 +178,7 @@ class FaissIndex(SentenceIndex):
         )
         if isinstance(previous, FaissIndex):
             built._saved = previous._saved  # token blocks already on disk are kept by the next save
+            built._codec_saved = previous._codec_saved
         return built
 
     def with_documents(
@@ -202,7 +209,10 @@ class FaissIndex(SentenceIndex):
                     write(p)
                     with p.open("rb") as f:
                         os.fsync(f.fileno())
-                    files[role] = {"name": name, "bytes": p.stat().st_size, "sha256": file_hash(p)}
+                    whole, chunks = file_hashes(p)
+                    files[role] = {"name": name, "bytes": p.stat().st_size, "sha256": whole}
+                    if role.startswith(LAZY_ROLES):  # memory-mapped: verified chunk by chunk on first use
+                        files[role] |= {"chunk_bytes": CHUNK_BYTES, "chunk_sha256": chunks}
                 manifest = self.manifest().to_json()
                 manifest["files"] = files
                 with tmp.open("w", encoding="utf-8") as f:
@@ -219,13 +229,15 @@ class FaissIndex(SentenceIndex):
             folder.commit()
         self._saved = (root.resolve(), {info["name"]: info for info in files.values()})
         if tokens is not None:  # from now on memory-mapped, as a loaded index has them: no copy in memory
-            block_names = [files[f"token_codes_{b}"]["name"] for b in range(len(tokens.blocks))]
+            n = len(tokens.blocks)
+            block_names = [files[f"token_ids_{b}"]["name"] for b in range(n)]
             blocks = [
-                (np.load(root / files[f"token_codes_{b}"]["name"], mmap_mode="r", allow_pickle=False),
-                 np.load(root / files[f"token_scales_{b}"]["name"], mmap_mode="r", allow_pickle=False))
-                for b in range(len(tokens.blocks))
+                (np.load(root / files[f"token_ids_{b}"]["name"], mmap_mode="r", allow_pickle=False),
+                 np.load(root / files[f"token_codes_{b}"]["name"], mmap_mode="r", allow_pickle=False))
+                for b in range(n)
             ]
-            self.tokens = TokenTable(blocks, tokens.spans, block_names)
+            self.tokens = TokenTable(tokens.codec, blocks, tokens.spans, block_names, [None] * n)
+            self._codec_saved = (tokens.codec, files["token_codec"]["name"])
 
     def _planned_files(
         self, root: Path, gen: str
@@ -271,18 +283,37 @@ class FaissIndex(SentenceIndex):
                 tokens = tokens.packed()  # mostly dead codes, or too many files: merge
             known = self._saved[1] if self._saved is not None and self._saved[0] == root.resolve() else {}
             writes[f"tokenspans-{gen}.npy"] = ("token_spans", _npy(tokens.spans), tokens.spans.nbytes + 128)
-            for b, (name, (codes, scales)) in enumerate(zip(tokens.names, tokens.blocks, strict=True)):
-                for kind, array in (("codes", codes), ("scales", scales)):
-                    mine = name.replace("tokencodes-", f"token{kind}-") if name else None
+            codec = tokens.codec
+            codec_name = self._codec_saved[1] if self._codec_saved and self._codec_saved[0] is codec else None
+            if codec_name is not None and codec_name in known and (root / codec_name).is_file():
+                reused["token_codec"] = known[codec_name]
+            else:
+                codec_arrays = codec.arrays()
+
+                def write_codec(p: Path) -> None:
+                    savez: Any = np.savez  # numpy's stub types ``**arrays`` as its bool keyword
+                    with p.open("wb") as f:
+                        savez(f, allow_pickle=False, **codec_arrays)
+
+                writes[f"tokencodec-{gen}.npz"] = ("token_codec", write_codec,
+                                                   sum(a.nbytes + 1024 for a in codec_arrays.values()))
+            for b, (name, block) in enumerate(zip(tokens.names, tokens.blocks, strict=True)):
+                for kind, array in zip(TOKEN_KINDS, block, strict=True):
+                    mine = name.replace("tokenids-", f"token{kind}-") if name else None
                     if mine is not None and mine in known and (root / mine).is_file():
                         reused[f"token_{kind}_{b}"] = known[mine]
                     else:
-                        writes[f"token{kind}-{gen}-{b}.npy"] = (f"token_{kind}_{b}", _npy(array), array.nbytes + 128)
+                        writes[f"token{kind}-{gen}-{b}.npy"] = (
+                            f"token_{kind}_{b}", _checked_npy(array, tokens.checks[b], len(block[0])),
+                            int(np.asarray(array).nbytes) + 128,
+                        )
         return writes, reused, tokens
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, expect_model: str | None = None) -> FaissIndex:
-        """Open the generation the manifest names, checking every file's size and checksum first.
+        """Open the generation the manifest names, checking every file's size, and the checksums of all but
+        the token codes; those (the bulk of a large index) are memory-mapped and verified per chunk the first
+        time a query reads it, so opening a million-sentence index reads none of them.
 
         The manifest is read once and only the files it names are opened, under a reader's lease (no
         writer deletes them meanwhile). Without a lease (an index written by an older ``qa``), a file
@@ -308,10 +339,13 @@ class FaissIndex(SentenceIndex):
                 str(root), f"it was built with the embedding model {manifest.model!r}, not {expect_model!r}"
             )
         paths: dict[str, Path] = {}
-        has_tokens = "token_spans" in manifest.files  # indexes of token-less embedders have none
-        n_blocks = sum(1 for role in manifest.files if role.startswith("token_codes_"))
-        token_roles = ["token_spans"] + [f"token_{k}_{b}" for b in range(n_blocks) for k in ("codes", "scales")]
+        # indexes of token-less embedders have none; older ones hold int8 codes (no codebook): the rerank
+        # then encodes per question until ``qa index --rebuild``
+        has_tokens = "token_spans" in manifest.files and "token_codec" in manifest.files
+        n_blocks = sum(1 for role in manifest.files if role.startswith("token_ids_"))
+        token_roles = ["token_spans", "token_codec"] + [f"token_{k}_{b}" for b in range(n_blocks) for k in TOKEN_KINDS]
         optional = [*(token_roles if has_tokens else ()), *(["lexical"] if "lexical" in manifest.files else [])]
+        lazy: dict[str, LazyCheck] = {}
         for role in ("documents", "sentences", "vectors", "faiss", *optional):
             info = manifest.files.get(role)
             if not isinstance(info, dict) or "name" not in info:
@@ -320,8 +354,13 @@ class FaissIndex(SentenceIndex):
             try:
                 if not p.is_file():
                     raise IndexCorruptError(str(p), "the file is missing")
-                if p.stat().st_size != info.get("bytes") or file_hash(p) != info.get("sha256"):
-                    raise IndexCorruptError(str(p), "its size or checksum does not match the manifest")
+                if p.stat().st_size != info.get("bytes"):
+                    raise IndexCorruptError(str(p), "its size does not match the manifest")
+                chunks = info.get("chunk_sha256")
+                if role.startswith(LAZY_ROLES) and isinstance(chunks, list) and info.get("chunk_bytes") == CHUNK_BYTES:
+                    lazy[role] = LazyCheck(p, [str(c) for c in chunks], CHUNK_BYTES)
+                elif file_hash(p) != info.get("sha256"):
+                    raise IndexCorruptError(str(p), "its checksum does not match the manifest")
             except OSError as exc:
                 raise IndexCorruptError(str(p), f"it cannot be read ({exc.strerror or exc})") from exc
             paths[role] = p
@@ -330,14 +369,17 @@ class FaissIndex(SentenceIndex):
             spans = np.load(paths["sentences"], allow_pickle=False)
             vectors = np.load(paths["vectors"], allow_pickle=False)
             tokens = None
-            if has_tokens:  # memory-mapped: a query reads the few dozen sentences it reranks
-                blocks = [
-                    (np.load(paths[f"token_codes_{b}"], mmap_mode="r", allow_pickle=False),
-                     np.load(paths[f"token_scales_{b}"], mmap_mode="r", allow_pickle=False))
-                    for b in range(n_blocks)
-                ]
-                tokens = TokenTable(blocks, np.load(paths["token_spans"], allow_pickle=False),
-                                    [paths[f"token_codes_{b}"].name for b in range(n_blocks)])
+            if has_tokens:  # memory-mapped: a query reads (and verifies) the few dozen sentences it reranks
+                with np.load(paths["token_codec"], allow_pickle=False) as npz:
+                    codec = TokenCodec.from_arrays({name: npz[name] for name in npz.files})
+                blocks, checks = [], []
+                for b in range(n_blocks):
+                    ids = _mapped(paths[f"token_ids_{b}"])
+                    codes = _mapped(paths[f"token_codes_{b}"])
+                    blocks.append((ids, codes))
+                    checks.append(_block_check(ids, codes, lazy.get(f"token_ids_{b}"), lazy.get(f"token_codes_{b}")))
+                tokens = TokenTable(codec, blocks, np.load(paths["token_spans"], allow_pickle=False),
+                                    [paths[f"token_ids_{b}"].name for b in range(n_blocks)], checks)
             lexical = None
             if "lexical" in paths:  # None (rebuilt below) when another tokeniser made it
                 with np.load(paths["lexical"], allow_pickle=False) as npz:
@@ -369,6 +411,8 @@ class FaissIndex(SentenceIndex):
             lexical=lexical,
         )
         store._saved = (root.resolve(), {str(paths[role].name): manifest.files[role] for role in paths})
+        if tokens is not None:
+            store._codec_saved = (tokens.codec, paths["token_codec"].name)
         return store
 
     def saved_as(self, path: str | os.PathLike[str]) -> bool:
@@ -376,3 +420,36 @@ class FaissIndex(SentenceIndex):
         if self._saved is None or self._saved[0] != Path(path).resolve():
             return False
         return manifest_names(Path(path)) == set(self._saved[1])
+
+
+def _checked_npy(array: Any, check: BlockCheck | None, n: int) -> Callable[[Path], None]:
+    """Write a token block's array, verifying its bytes first: never copy unverified bytes into a new file."""
+
+    def write(p: Path) -> None:
+        if check is not None:
+            check(0, n)
+        np.save(p, np.asarray(array), allow_pickle=False)
+
+    return write
+
+
+def _mapped(path: Path) -> Any:
+    """A memory-mapped array, its bytes verified on first use; an unreadable header names the file."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise IndexCorruptError(str(path), f"could not be read: {exc}") from exc
+
+
+def _block_check(ids: Any, codes: Any, *checks: LazyCheck | None) -> BlockCheck | None:
+    """Verify the chunks of a memory-mapped block's two files that hold tokens ``[start, end)``."""
+    pairs = [(c, a) for c, a in zip(checks, (ids, codes), strict=True) if c is not None]
+    if not pairs:
+        return None
+
+    def check(start: int, end: int) -> None:
+        for lazy, array in pairs:
+            row = int(array.strides[0])
+            lazy.check(int(array.offset) + start * row, int(array.offset) + end * row)
+
+    return check

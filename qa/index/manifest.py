@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,58 @@ def content_hash(text: str) -> str:
 
 def file_hash(path: Path) -> str:
     """SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
+    return file_hashes(path)[0]
+
+
+#: Large memory-mapped files also record one SHA-256 per chunk of this many bytes, so opening an index
+#: reads none of them and a query verifies only the chunks it touches, once (``LazyCheck``).
+CHUNK_BYTES = 4 << 20
+
+
+def file_hashes(path: Path, chunk: int = CHUNK_BYTES) -> tuple[str, list[str]]:
+    """SHA-256 of a file and of each ``chunk`` bytes of it, in one read."""
+    whole = hashlib.sha256()
+    parts: list[str] = []
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        for block in iter(lambda: f.read(chunk), b""):
+            whole.update(block)
+            parts.append(hashlib.sha256(block).hexdigest())
+    return whole.hexdigest(), parts
+
+
+class LazyCheck:
+    """Verifies a memory-mapped file chunk by chunk, the first time a byte range in a chunk is read.
+
+    Opening a million-sentence index would otherwise hash gigabytes of token codes; a damaged chunk
+    still fails its first read with ``IndexCorruptError`` naming the file.
+    """
+
+    def __init__(self, path: Path, chunks: list[str], chunk_bytes: int) -> None:
+        self.path = path
+        self.chunks = chunks
+        self.chunk_bytes = chunk_bytes
+        self._done = [False] * len(chunks)
+        self._lock = threading.Lock()
+
+    def check(self, lo: int, hi: int) -> None:
+        """Verify the chunks holding bytes ``[lo, hi)`` (each at most once)."""
+        if hi <= lo:
+            return
+        first, last = lo // self.chunk_bytes, (hi - 1) // self.chunk_bytes
+        todo = [c for c in range(first, last + 1) if c >= len(self._done) or not self._done[c]]
+        if not todo:
+            return
+        with self._lock, self.path.open("rb") as f:
+            for c in todo:
+                if c >= len(self.chunks):
+                    raise IndexCorruptError(str(self.path), "it is longer than the manifest says")
+                if self._done[c]:
+                    continue
+                f.seek(c * self.chunk_bytes)
+                if hashlib.sha256(f.read(self.chunk_bytes)).hexdigest() != self.chunks[c]:
+                    raise IndexCorruptError(str(self.path), f"its checksum does not match the manifest "
+                                                            f"(bytes {c * self.chunk_bytes} onwards)")
+                self._done[c] = True
 
 
 #: The metadata copied into the manifest's document entries, so ``qa docs`` lists documents without

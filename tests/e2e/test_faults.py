@@ -25,8 +25,8 @@ from qa.index.folder import SERVICE_FILES
 from qa.index.manifest import MANIFEST
 
 TESTS = ROOT / "tests"
-GENERATION_FILES = {"documents", "faiss", "lexical", "sentences", "vectors", "tokencodes", "tokenscales",
-                    "tokenspans"}
+GENERATION_FILES = {"documents", "faiss", "lexical", "sentences", "vectors", "tokenids", "tokencodes",
+                    "tokencodec", "tokenspans"}
 
 
 def _child(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.Popen[str]:

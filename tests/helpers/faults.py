@@ -61,8 +61,9 @@ def fingerprint(index: FaissIndex) -> str:
     h.update(np.ascontiguousarray(index.index.reconstruct_n(0, index.index.ntotal)).tobytes())
     if index.tokens is not None:
         packed = index.tokens.packed()
-        codes, scales = packed.blocks[0]
-        h.update(np.asarray(codes).tobytes() + np.asarray(scales).tobytes() + packed.spans.tobytes())
+        ids, codes = packed.blocks[0]
+        h.update(np.asarray(ids).tobytes() + np.asarray(codes).tobytes() + packed.spans.tobytes())
+        h.update(b"".join(np.ascontiguousarray(a).tobytes() for a in packed.codec.arrays().values()))
     for name, array in sorted(saved_arrays(index.lexical).items()):
         h.update(name.encode() + np.ascontiguousarray(array).tobytes())
     return h.hexdigest()

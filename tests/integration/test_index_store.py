@@ -15,7 +15,8 @@ from qa import errors
 from qa.index import FaissIndex, LexicalIndex, open_index
 from qa.index.folder import SERVICE_FILES
 from qa.index.lexical_io import TOKENIZER
-from qa.index.manifest import FORMAT_VERSION, MANIFEST, read_manifest
+from qa.index.manifest import CHUNK_BYTES, FORMAT_VERSION, MANIFEST, read_manifest
+from qa.retrieve import Retriever
 from qa.types import Document
 
 DOCS = [
@@ -107,7 +108,8 @@ def test_other_format_versions_are_refused(tmp_path: Path, version: int, message
 
 @pytest.mark.parametrize(
     "role",
-    ["documents", "sentences", "vectors", "faiss", "lexical", "token_codes_0", "token_scales_0", "token_spans"],
+    ["documents", "sentences", "vectors", "faiss", "lexical", "token_ids_0", "token_codes_0", "token_codec",
+     "token_spans"],
 )
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
 def test_damaged_files_are_named(tmp_path: Path, role: str, damage: str) -> None:
@@ -124,7 +126,9 @@ def test_damaged_files_are_named(tmp_path: Path, role: str, damage: str) -> None
     else:
         target.unlink()
     with pytest.raises(errors.IndexCorruptError) as info:
-        FaissIndex.load(root)
+        loaded = FaissIndex.load(root)
+        assert loaded.tokens is not None
+        loaded.tokens.get(range(len(loaded)))  # token codes are verified when first read
     assert name in str(info.value) and "qa index" in str(info.value)
 
 
@@ -171,6 +175,26 @@ def test_files_whose_checksums_match_but_whose_content_disagrees_are_named(tmp_p
     with pytest.raises(errors.IndexCorruptError, match=words) as info:
         FaissIndex.load(root)
     assert "qa index" in str(info.value)
+
+
+@pytest.mark.parametrize("role", ["token_ids_0", "token_codes_0"])
+def test_token_codes_are_verified_on_first_read_not_on_open(tmp_path: Path, role: str) -> None:
+    """Opening reads no token code (the bulk of a large index); the first question that reads a damaged
+    chunk fails, naming the file, and so does every later one."""
+    root = tmp_path / "ix"
+    embedder = TokenHashEmbedder()
+    FaissIndex.build(DOCS, embedder).save(root)
+    info = _files(root)[role]
+    assert info["chunk_sha256"] and info["chunk_bytes"] == CHUNK_BYTES
+    target = root / str(info["name"])
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF  # the last token's code: the header still parses
+    target.write_bytes(bytes(data))
+    loaded = FaissIndex.load(root, expect_model=embedder.name)  # no error: nothing of it was hashed
+    retriever = Retriever(loaded, embedder)
+    for _ in range(2):
+        with pytest.raises(errors.IndexCorruptError, match=str(info["name"])):
+            retriever.search("Who barked at the mailman?")
 
 
 @pytest.mark.parametrize(
@@ -237,7 +261,9 @@ def test_stored_tokens_survive_save_load_and_reuse(tmp_path: Path) -> None:
     assert index.tokens is not None and len(index.tokens) == len(index)
     fresh = [v for v, _ in embedder.encode_tokens([s.text for s in index.sentences])]
     for want, got in zip(fresh, index.tokens.get(range(len(index))), strict=True):
-        assert np.min(np.sum(want * got, axis=1)) > 0.999
+        assert want.shape == got.shape
+        assert np.array_equal((got @ want.T).argmax(axis=1), np.arange(len(want)))  # each token is still itself
+        assert np.mean(np.sum(want * got, axis=1)) > 0.9
     index.save(tmp_path / "ix")
     loaded = FaissIndex.load(tmp_path / "ix", expect_model=embedder.name)
     assert loaded.tokens is not None and isinstance(loaded.tokens.blocks[0][0], np.memmap)
@@ -264,6 +290,26 @@ def test_an_index_without_tokens_still_loads_and_stays_without(tmp_path: Path) -
     assert len(grown) == len(loaded) + 1
 
 
+def test_an_index_of_int8_token_codes_loads_without_them_until_rebuilt(tmp_path: Path) -> None:
+    """Indexes written before the codebook hold int8 codes and scales and no ``token_codec``: they open and
+    answer (the rerank encodes per question), and the next save drops the old files."""
+    root = tmp_path / "ix"
+    embedder = TokenHashEmbedder()
+    FaissIndex.build(DOCS, embedder).save(root)
+    manifest = json.loads((root / MANIFEST).read_text())
+    for role in ("token_codec", "token_ids_0"):
+        (root / manifest["files"].pop(role)["name"]).unlink()
+    scales = root / "tokenscales-old-0.npy"
+    np.save(scales, np.ones(10, np.float32))
+    manifest["files"]["token_scales_0"] = {"name": scales.name, "bytes": scales.stat().st_size,
+                                           "sha256": hashlib.sha256(scales.read_bytes()).hexdigest()}
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    old = FaissIndex.load(root, expect_model=embedder.name)
+    assert old.tokens is None and Retriever(old, embedder).reranks  # encoded per question instead
+    old.save(root)
+    assert not any(p.name.startswith(("tokencodes", "tokenscales", "tokenspans")) for p in root.iterdir())
+
+
 def test_adding_an_article_writes_only_its_tokens(tmp_path: Path) -> None:
     """The token blocks already on disk are kept as they are; only the new article's block is written."""
     embedder = TokenHashEmbedder()
@@ -274,7 +320,8 @@ def test_adding_an_article_writes_only_its_tokens(tmp_path: Path) -> None:
     grown = loaded.with_documents([Document("c", "Trains ran late on Tuesday.")], embedder)
     grown.save(root)
     files = _files(root)
-    assert files["token_codes_0"] == first["token_codes_0"]  # the same file, not rewritten
+    assert files["token_codes_0"] == first["token_codes_0"]  # the same files, not rewritten
+    assert files["token_ids_0"] == first["token_ids_0"] and files["token_codec"] == first["token_codec"]
     assert files["token_codes_1"]["name"] != first["token_codes_0"]["name"]
     again = FaissIndex.load(root, expect_model=embedder.name)
     assert again.tokens is not None and grown.tokens is not None and len(again.tokens.blocks) == 2

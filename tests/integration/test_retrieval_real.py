@@ -103,17 +103,23 @@ def onnx_seed(seed_text: str) -> Pipeline:
                                generator=ExtractiveGenerator(), settings=settings)
 
 
-def test_stored_tokens_equal_the_tokens_the_model_gives_per_query(onnx_seed: Pipeline) -> None:
+def test_stored_tokens_approximate_the_tokens_the_model_gives_per_query(onnx_seed: Pipeline) -> None:
+    """The compressed codes (coarse centroid + PQ residual, ~50 bytes a token) decode close to the model's
+    tokens: every token still matches itself best within its sentence."""
     index = onnx_seed.index
     assert index.tokens is not None
     live = onnx_seed.embedder.encode_tokens([s.text for s in index.sentences])
+    cosines = []
     for (want, _), got in zip(live, index.tokens.get(range(len(index))), strict=True):
         assert want.shape == got.shape
-        assert np.min(np.sum(want * got, axis=1)) > 0.999
+        assert np.array_equal((got @ want.T).argmax(axis=1), np.arange(len(want)))
+        cosines.append(np.sum(want * got, axis=1))
+    assert np.mean(np.concatenate(cosines)) > 0.9
 
 
 def test_stored_tokens_rank_like_encoding_per_query(onnx_seed: Pipeline) -> None:
-    """Same top results and abstentions as the on-the-fly rerank, for every seed question."""
+    """The same first citation and abstention as the on-the-fly rerank for every seed question; the codes
+    are lossy, so lower ranks whose scores are within a few percent may swap."""
     index = onnx_seed.index
     assert isinstance(index, FaissIndex)
     stored = Retriever(index, onnx_seed.embedder)
@@ -125,6 +131,9 @@ def test_stored_tokens_rank_like_encoding_per_query(onnx_seed: Pipeline) -> None
     assert len(questions) >= 10
     for q in questions:
         a, b = stored.search(q, 5), live.search(q, 5)
-        assert [h.sentence for h in a.hits] == [h.sentence for h in b.hits], q
-        assert np.allclose([h.score for h in a.hits], [h.score for h in b.hits], atol=0.02), q
+        assert a.hits[0].sentence == b.hits[0].sentence, q
+        assert len({h.sentence for h in a.hits} & {h.sentence for h in b.hits}) >= 4, q
+        # scores (~3-12) within 5 % of those from the model's own tokens (measured: 0.4-2.6 % lower, as a
+        # best match over approximate tokens is a little weaker)
+        assert a.hits[0].score == pytest.approx(b.hits[0].score, rel=0.05), q
         assert a.abstains == b.abstains, q

@@ -182,5 +182,5 @@ def test_progress_path_keeps_token_order() -> None:
     assert tokens is not None and len(tokens.blocks) == 1 and len(tokens) == len(texts)
     assert [len(v) for v in tokens.get(range(len(texts)))] == [i % 37 + 3 for i in range(1500)]
     want = [v for v, _ in embedder.encode_tokens(texts[:40])]
-    for a, b in zip(want, tokens.get(range(40)), strict=True):
-        assert np.min(np.sum(a * b, axis=1)) > 0.999
+    for a, b in zip(want, tokens.get(range(40)), strict=True):  # lossy codes, but each token is still itself
+        assert np.array_equal(a[(b @ a.T).argmax(axis=1)], a) and np.mean(np.sum(a * b, axis=1)) > 0.9

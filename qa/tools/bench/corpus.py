@@ -79,6 +79,7 @@ def base_corpus(
     from qa.embed import make_embedder
     from qa.index import TokenTable
     from qa.index.build import encode
+    from qa.index.tokens import TokenCodec
     from qa.ingest import segment
 
     docs, questions = corpus(squad, None)
@@ -89,13 +90,16 @@ def base_corpus(
     key = hashlib.sha256(("\n".join(texts) + "\x00" + embedder.name + settings.embed_runtime).encode())
     stem = f"base-{key.hexdigest()[:16]}"
     cache = cache_dir / f"{stem}.npy"
-    parts = ("codes", "scales", "spans")
+    parts = ("ids", "codes", "spans")
     token_files = [cache_dir / f"{stem}-tokens-{part}.npy" for part in parts]
+    codec_file = cache_dir / f"{stem}-tokens-codec.npz"
     tokens: TokenTable | None = None
-    if cache.is_file() and all(p.is_file() for p in token_files):
+    if cache.is_file() and codec_file.is_file() and all(p.is_file() for p in token_files):
         vectors = np.load(cache, allow_pickle=False)
-        codes, scales, spans = (np.load(p, allow_pickle=False) for p in token_files)
-        tokens = TokenTable([(codes, scales)], spans)
+        ids, codes, spans = (np.load(p, allow_pickle=False) for p in token_files)
+        with np.load(codec_file, allow_pickle=False) as npz:
+            codec = TokenCodec.from_arrays({name: npz[name] for name in npz.files})
+        tokens = TokenTable(codec, [(ids, codes)], spans)
     else:
         vectors, tokens = encode(embedder, texts, progress=False)  # what ``qa index`` stores
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +109,9 @@ def base_corpus(
             arrays: tuple[NDArray[Any], ...] = (tokens.blocks[0][0], tokens.blocks[0][1], tokens.spans)
             for p, arr in zip(token_files, arrays, strict=True):
                 np.save(p, arr, allow_pickle=False)
+            savez: Any = np.savez
+            with codec_file.open("wb") as f:
+                savez(f, allow_pickle=False, **tokens.codec.arrays())
     return texts, vectors, qtexts, tokens
 
 

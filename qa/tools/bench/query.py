@@ -19,6 +19,7 @@ from qa.tools.bench.measure import CACHE_DIR, each, exact_top, latency, recall_a
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from qa.index import FaissIndex
     from qa.pipeline import Pipeline
 
 
@@ -123,9 +124,38 @@ def child_query(params: dict[str, Any]) -> dict[str, Any]:
         reranked = len(qtexts) + len(qfresh)  # the retrieval and end-to-end phases (stage1 has no rerank)
         out["rerank_texts_per_query"] = round(embedder.texts / reranked, 1)
         out["rerank_chars_per_query"] = round(embedder.chars / reranked, 1)
+    if n <= DISK_MAX:
+        out["disk"] = disk_bytes(index)
     if params.get("add"):
         out["add_article"] = _measure_add(pipe, texts)
     return out
+
+
+DISK_MAX = 100_000  # sentences: larger indexes are not written to disk by the benchmark
+
+
+def disk_bytes(index: FaissIndex) -> dict[str, Any]:
+    """The saved FAISS index's bytes per sentence: all files, and the token codes (with their codebook)."""
+    import json
+    import tempfile
+
+    from qa.index import FaissIndex
+
+    # synthetic sentences borrow real sentences' codes: pack them so each sentence's codes are written
+    tokens = index.tokens.packed() if index.tokens is not None else None
+    own = FaissIndex(list(index.documents.values()), index.sentences, index.vectors, model=index.model,
+                     segmenter=index.segmenter, chunking=index.chunking, index_type=index.index_type,
+                     index=index.index, tokens=tokens, lexical=index.lexical)
+    with tempfile.TemporaryDirectory(prefix="qa-bench-disk-") as tmp:
+        own.save(tmp)
+        files = json.loads((Path(tmp) / "manifest.json").read_text(encoding="utf-8"))["files"]
+        t = time.perf_counter()
+        FaissIndex.load(tmp)
+        open_s = time.perf_counter() - t
+    n = max(1, len(index))
+    token_bytes = sum(int(f["bytes"]) for role, f in files.items() if role.startswith("token"))
+    return {"bytes_per_sentence": round(sum(int(f["bytes"]) for f in files.values()) / n),
+            "token_bytes_per_sentence": round(token_bytes / n), "open_s": round(open_s, 2)}
 
 
 def _cached_index(vectors: NDArray[np.float32], index_type: str, cache_dir: Path) -> tuple[Any, bool]:

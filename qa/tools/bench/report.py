@@ -77,6 +77,11 @@ def table(result: dict[str, Any]) -> str:
         rows.append((f"query {label}: end-to-end extractive p50/p95", _fmt_ms(lat["end_to_end"]), "",
                      f"≤ {target:.0f} ms" if target else "", _check(lat["end_to_end"]["p95_ms"] <= target)
                      if target else ""))
+        disk = q.get("disk")
+        if disk:
+            rows.append((f"disk {label}: FAISS store bytes per sentence (token codes) | open",
+                         f"{disk['bytes_per_sentence']} B ({disk['token_bytes_per_sentence']} B) | {disk['open_s']} s",
+                         "", "tokens ≤ 2048 B", _check(disk["token_bytes_per_sentence"] <= 2048)))
         add = q.get("add_article")
         if add:
             rows.append((f"query {label}: add 1 article ({add['new_sentences']} sent)",
