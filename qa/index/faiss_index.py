@@ -38,7 +38,8 @@ from qa.index.manifest import (
     file_hashes,
     read_manifest,
 )
-from qa.index.tokens import BlockCheck, TokenCodec, TokenTable
+from qa.index.token_files import LAZY_ROLES, TOKEN_KINDS, npy, open_token_table, plan_token_files
+from qa.index.tokens import TokenCodec, TokenTable
 from qa.index.vectors import build_faiss, choose_index_type, extend_index
 from qa.ingest import SEGMENTER_NAME
 from qa.types import Document, Sentence
@@ -49,17 +50,9 @@ if TYPE_CHECKING:
 
     from qa.embed import Embedder
 
-LAZY_ROLES = ("token_ids_", "token_codes_")  # the bulk of an index: checked per chunk on first read
 MAX_TOKEN_BLOCKS = 32  # more blocks than this (many small additions): a save merges them into one
 LOAD_TRIES = 3  # a manifest switched while loading: read the new one (readers without a lease)
 
-
-def _npy(array: Any) -> Callable[[Path], None]:
-    def write(p: Path) -> None:
-        np.save(p, np.asarray(array), allow_pickle=False)
-
-    return write
-TOKEN_KINDS = ("ids", "codes")  # per block: each token's coarse centroid, and its residual's code
 
 
 class FaissIndex(SentenceIndex):
@@ -271,8 +264,8 @@ class FaissIndex(SentenceIndex):
 
         writes: dict[str, tuple[str, Callable[[Path], None], int]] = {
             f"documents-{gen}.jsonl": ("documents", write_documents, sum(len(line.encode()) for line in lines)),
-            f"sentences-{gen}.npy": ("sentences", _npy(spans), spans.nbytes + 128),
-            f"vectors-{gen}.npy": ("vectors", _npy(self.vectors), self.vectors.nbytes + 128),
+            f"sentences-{gen}.npy": ("sentences", npy(spans), spans.nbytes + 128),
+            f"vectors-{gen}.npy": ("vectors", npy(self.vectors), self.vectors.nbytes + 128),
             f"faiss-{gen}.index": ("faiss", write_faiss, self.vectors.nbytes + 65_536),
             f"lexical-{gen}.npz": ("lexical", write_lexical, sum(a.nbytes + 1024 for a in lexical.values())),
         }
@@ -282,31 +275,8 @@ class FaissIndex(SentenceIndex):
             if tokens.stored > 2 * tokens.referenced + 1_000_000 or len(tokens.blocks) > MAX_TOKEN_BLOCKS:
                 tokens = tokens.packed()  # mostly dead codes, or too many files: merge
             known = self._saved[1] if self._saved is not None and self._saved[0] == root.resolve() else {}
-            writes[f"tokenspans-{gen}.npy"] = ("token_spans", _npy(tokens.spans), tokens.spans.nbytes + 128)
-            codec = tokens.codec
-            codec_name = self._codec_saved[1] if self._codec_saved and self._codec_saved[0] is codec else None
-            if codec_name is not None and codec_name in known and (root / codec_name).is_file():
-                reused["token_codec"] = known[codec_name]
-            else:
-                codec_arrays = codec.arrays()
-
-                def write_codec(p: Path) -> None:
-                    savez: Any = np.savez  # numpy's stub types ``**arrays`` as its bool keyword
-                    with p.open("wb") as f:
-                        savez(f, allow_pickle=False, **codec_arrays)
-
-                writes[f"tokencodec-{gen}.npz"] = ("token_codec", write_codec,
-                                                   sum(a.nbytes + 1024 for a in codec_arrays.values()))
-            for b, (name, block) in enumerate(zip(tokens.names, tokens.blocks, strict=True)):
-                for kind, array in zip(TOKEN_KINDS, block, strict=True):
-                    mine = name.replace("tokenids-", f"token{kind}-") if name else None
-                    if mine is not None and mine in known and (root / mine).is_file():
-                        reused[f"token_{kind}_{b}"] = known[mine]
-                    else:
-                        writes[f"token{kind}-{gen}-{b}.npy"] = (
-                            f"token_{kind}_{b}", _checked_npy(array, tokens.checks[b], len(block[0])),
-                            int(np.asarray(array).nbytes) + 128,
-                        )
+            codec_name = self._codec_saved[1] if self._codec_saved and self._codec_saved[0] is tokens.codec else None
+            plan_token_files(tokens, root, gen, known, codec_name, writes, reused)
         return writes, reused, tokens
 
     @classmethod
@@ -370,16 +340,7 @@ class FaissIndex(SentenceIndex):
             vectors = np.load(paths["vectors"], allow_pickle=False)
             tokens = None
             if has_tokens:  # memory-mapped: a query reads (and verifies) the few dozen sentences it reranks
-                with np.load(paths["token_codec"], allow_pickle=False) as npz:
-                    codec = TokenCodec.from_arrays({name: npz[name] for name in npz.files})
-                blocks, checks = [], []
-                for b in range(n_blocks):
-                    ids = _mapped(paths[f"token_ids_{b}"])
-                    codes = _mapped(paths[f"token_codes_{b}"])
-                    blocks.append((ids, codes))
-                    checks.append(_block_check(ids, codes, lazy.get(f"token_ids_{b}"), lazy.get(f"token_codes_{b}")))
-                tokens = TokenTable(codec, blocks, np.load(paths["token_spans"], allow_pickle=False),
-                                    [paths[f"token_ids_{b}"].name for b in range(n_blocks)], checks)
+                tokens = open_token_table(paths, n_blocks, lazy)
             lexical = None
             if "lexical" in paths:  # None (rebuilt below) when another tokeniser made it
                 with np.load(paths["lexical"], allow_pickle=False) as npz:
@@ -421,35 +382,3 @@ class FaissIndex(SentenceIndex):
             return False
         return manifest_names(Path(path)) == set(self._saved[1])
 
-
-def _checked_npy(array: Any, check: BlockCheck | None, n: int) -> Callable[[Path], None]:
-    """Write a token block's array, verifying its bytes first: never copy unverified bytes into a new file."""
-
-    def write(p: Path) -> None:
-        if check is not None:
-            check(0, n)
-        np.save(p, np.asarray(array), allow_pickle=False)
-
-    return write
-
-
-def _mapped(path: Path) -> Any:
-    """A memory-mapped array, its bytes verified on first use; an unreadable header names the file."""
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        raise IndexCorruptError(str(path), f"could not be read: {exc}") from exc
-
-
-def _block_check(ids: Any, codes: Any, *checks: LazyCheck | None) -> BlockCheck | None:
-    """Verify the chunks of a memory-mapped block's two files that hold tokens ``[start, end)``."""
-    pairs = [(c, a) for c, a in zip(checks, (ids, codes), strict=True) if c is not None]
-    if not pairs:
-        return None
-
-    def check(start: int, end: int) -> None:
-        for lazy, array in pairs:
-            row = int(array.strides[0])
-            lazy.check(int(array.offset) + start * row, int(array.offset) + end * row)
-
-    return check
