@@ -119,6 +119,10 @@ def _data_home() -> Path:
     return Path(base) / APP_NAME
 
 
+#: The web chat's saved conversations, next to the index they cite (the index never deletes it).
+CHATS_DB_NAME = "chats.sqlite3"
+
+
 def default_index_dir() -> Path:
     """``index/seeds`` in a checkout; in the user's data directory otherwise (never the current directory)."""
     root = checkout_root()
@@ -146,6 +150,7 @@ class Settings:
     auth_password: str = field(default="", repr=False)  # the chat's login (none when empty); never printed
     fetch_timeout: float = 20.0  # seconds for fetching one link, redirects included
     allow_private_links: bool = False  # a chat served to other machines may fetch private addresses
+    chats_db: Path | None = None  # the web chat's saved conversations (SQLite); None: kept in memory only
 
 
 def resolve(
@@ -167,6 +172,7 @@ def resolve(
     auth_password: str | None = None,
     fetch_timeout: float | None = None,
     allow_private_links: bool | None = None,
+    chats_db: str | os.PathLike[str] | None = None,
 ) -> Settings:
     """Resolve every setting once; callers never read the environment themselves.
 
@@ -179,8 +185,9 @@ def resolve(
             f"Unknown embedding runtime {runtime!r}: use one of {', '.join(RUNTIMES)} (QA_EMBED_RUNTIME)."
         )
     xdg_cache = str(_pick(None, "XDG_CACHE_HOME", Path.home() / ".cache")).strip()
+    index = Path(str(_pick(index_dir, "QA_INDEX_DIR", default_index_dir())))
     return Settings(
-        index_dir=Path(str(_pick(index_dir, "QA_INDEX_DIR", default_index_dir()))),
+        index_dir=index,
         seeds_dir=Path(str(_pick(seeds_dir, "QA_SEEDS_DIR", asset_dir("seeds")))),
         prompts_dir=Path(str(_pick(prompts_dir, "QA_PROMPTS_DIR", asset_dir("prompts")))),
         embed_model=str(_pick(embed_model, "QA_EMBED_MODEL", DEFAULT_EMBED_MODEL)).strip(),
@@ -203,4 +210,5 @@ def resolve(
         fetch_timeout=_number(_pick(fetch_timeout, "QA_FETCH_TIMEOUT", 20.0), "fetch_timeout", "QA_FETCH_TIMEOUT"),
         allow_private_links=_flag(_pick(allow_private_links, "QA_ALLOW_PRIVATE_LINKS", False),
                                   "QA_ALLOW_PRIVATE_LINKS"),
+        chats_db=Path(str(_pick(chats_db, "QA_CHATS_DB", index / CHATS_DB_NAME))),
     )

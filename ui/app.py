@@ -11,8 +11,9 @@ hints at runtime to describe the endpoint.
 import html
 import logging
 import weakref
-from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import Any, TypedDict
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -24,6 +25,8 @@ from qa.types import Answer
 
 from . import render
 from .assets import SCROLL_TO_FIRST_CITATION
+from .chats import ConversationHandlers, chat_messages, hint_due
+from .conversations import ChatTurn, ConversationStore
 from .documents import DocumentHandlers, Panel
 
 log = logging.getLogger(__name__)
@@ -39,25 +42,11 @@ HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
 SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
 UPLOAD_SUFFIXES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 
-class ChatTurn(TypedDict):
-    """One chat message as the session keeps it: what the pipeline sees and what the user sees."""
-
-    role: str
-    content: str  # plain text, passed to the pipeline as history
-    display: str  # escaped Markdown shown in the chat
-    answer: Answer | None  # for assistant messages: the answer, to re-show its sources on click
-    error: bool  # failed exchanges are shown but not sent back as history
-
-
 # Gradio sees this default and passes a fresh tracker per call; it also follows the tqdm bar
 # that Pipeline.add(progress=True) shows while embedding a large upload.
 _UPLOAD_PROGRESS = gr.Progress(track_tqdm=True)
 
 _LIMITS: "weakref.WeakKeyDictionary[gr.Blocks, int]" = weakref.WeakKeyDictionary()
-
-
-def _chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
-    return [{"role": t["role"], "content": t["display"]} for t in turns]
 
 
 def _error_message(exc: BaseException) -> str:
@@ -117,6 +106,7 @@ class ChatHandlers:
     ) -> Iterator[tuple[Any, Any, list[ChatTurn], Any, Any]]:
         """Stream one answer into the chat, then show its citations in the source panel."""
         turns = list(turns or [])
+        hint = hint_due(turns)
         try:
             q = check_question(question, self.pipeline.settings.max_question_chars)
         except QAError as exc:
@@ -139,7 +129,7 @@ class ChatHandlers:
             "error": False,
         }
         turns += [user, reply]
-        yield "", _chat_messages(turns), turns, gr.update(), render.status_html(None)
+        yield "", chat_messages(turns), turns, gr.update(), render.status_html(None)
         text = ""
         final: Answer | None = None
         try:
@@ -150,7 +140,7 @@ class ChatHandlers:
                     continue
                 text += item
                 reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
-                yield gr.update(), _chat_messages(turns), turns, gr.update(), gr.update()
+                yield gr.update(), chat_messages(turns), turns, gr.update(), gr.update()
         except Exception as exc:
             if not isinstance(exc, QAError):
                 log.exception("answering %r failed", q[:200])
@@ -158,7 +148,7 @@ class ChatHandlers:
             user["error"] = reply["error"] = True
             reply["content"] = message
             reply["display"] = "**Error:** " + render.escape_markdown(message)
-            yield gr.update(), _chat_messages(turns), turns, gr.update(), render.status_html(error=message)
+            yield gr.update(), chat_messages(turns), turns, gr.update(), render.status_html(error=message)
             return
         if final is None:  # the pipeline always ends with an Answer; be safe anyway
             final = Answer(question=q, text=text, abstained=False)
@@ -166,7 +156,7 @@ class ChatHandlers:
         reply["display"] = render.message_markdown(final)
         reply["answer"] = final
         sources = render.render_sources(self.pipeline.documents, final)
-        yield gr.update(), _chat_messages(turns), turns, sources, render.status_html(final)
+        yield gr.update(), chat_messages(turns), turns, sources, render.status_html(final, hint=hint)
 
     def show_message_sources(self, turns: list[ChatTurn] | None, evt: gr.SelectData) -> tuple[Any, Any]:
         """Clicking an earlier answer shows that answer's sources again."""
@@ -176,7 +166,7 @@ class ChatHandlers:
         answer = turns[index]["answer"]
         if answer is None:
             return gr.update(), gr.update()
-        return render.render_sources(self.pipeline.documents, answer), render.status_html(answer)
+        return render.render_sources(self.pipeline.documents, answer), render.status_html(answer, hint=False)
 
     def ask(
         self, question: str, doc_ids: list[str] | None = None, history: list[dict[str, str]] | None = None
@@ -216,11 +206,14 @@ def build_app(
     concurrency_limit: int = DEFAULT_CONCURRENCY,
     title: str = "News QA",
     remote: bool = False,
+    chats_db: str | Path | None = None,
 ) -> gr.Blocks:
     """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits.
-    ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``)."""
+    ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``).
+    ``chats_db``: the SQLite file of saved conversations; None keeps them in memory until the server stops."""
     limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
     h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote)
+    convs = ConversationHandlers(ConversationStore(chats_db), lambda: pipeline.documents)
     mb = f"{limit / 1e6:g}"
     demo = gr.Blocks(title=title, analytics_enabled=False)
     with demo:
@@ -231,6 +224,18 @@ def build_app(
             elem_id="qa-header",
         )
         turns = gr.State([])
+        browser = convs.browser_state()
+        conv = gr.State(None)  # the open conversation's id; None until its first answer is stored
+        with gr.Sidebar(label="Conversations", open=True, elem_id="qa-sidebar", width=280):
+            new_chat = gr.Button("+ New chat", variant="primary", size="sm", elem_id="qa-new-chat")
+            conv_list = gr.Radio(choices=[], value=None, show_label=False, elem_id="qa-conversations",
+                                 container=False)
+            with gr.Accordion("Rename or delete", open=False, elem_id="qa-conv-edit"):
+                conv_title = gr.Textbox(show_label=False, placeholder="Title of this conversation", max_lines=1,
+                                        elem_id="qa-conv-title")
+                with gr.Row():
+                    rename = gr.Button("Rename", size="sm", elem_id="qa-conv-rename", min_width=60)
+                    delete = gr.Button("Delete", size="sm", variant="stop", elem_id="qa-conv-delete", min_width=60)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=380):
                 chatbot = gr.Chatbot(
@@ -307,16 +312,24 @@ def build_app(
             "queue": False,
             "api_visibility": "private",
         }
-        question.submit(inputs=[question, turns, doc_filter], **chat_io).then(**scroll)
-        send.click(inputs=[question, turns, doc_filter], **chat_io).then(**scroll)
+        save: dict[str, Any] = {
+            "fn": convs.save, "inputs": [browser, conv, turns], "outputs": [conv, conv_list],
+            "queue": False, "api_visibility": "private",
+        }
+        question.submit(inputs=[question, turns, doc_filter], **chat_io).then(**save).then(**scroll)
+        send.click(inputs=[question, turns, doc_filter], **chat_io).then(**save).then(**scroll)
         for button in examples:  # a Button's value is its label: one click asks it
-            button.click(inputs=[button, turns, doc_filter], **chat_io).then(**scroll)
-        clear.click(
-            lambda: ([], [], render.EMPTY_SOURCES_HTML, render.status_html(None)),
-            outputs=[chatbot, turns, sources, status],
-            queue=False,
-            api_visibility="private",
-        )
+            button.click(inputs=[button, turns, doc_filter], **chat_io).then(**save).then(**scroll)
+        shown = [conv, turns, chatbot, sources, status, conv_title]
+        private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
+        for button in (clear, new_chat):
+            button.click(convs.new, inputs=[browser], outputs=[*shown, conv_list], **private)
+        conv_list.input(convs.open, inputs=[browser, conv_list], outputs=[*shown, conv_list], **private).then(
+            **scroll)
+        rename.click(convs.rename, inputs=[browser, conv, conv_title], outputs=[conv_list], **private)
+        conv_title.submit(convs.rename, inputs=[browser, conv, conv_title], outputs=[conv_list], **private)
+        delete.click(convs.delete, inputs=[browser, conv], outputs=[*shown, conv_list], **private)
+        demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private)
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"
         ).then(**scroll)

@@ -21,9 +21,18 @@ FULL_TEXT_LIMIT = 30_000
 EXCERPT_CONTEXT = 600
 
 BACKEND_HINTS = {
-    "extractive": "quotes the best-matching sentence, no language model",
-    "ollama": "local language model via Ollama",
+    "extractive": "quoting sentences, no language model",
+    "ollama": "Ollama",
 }
+#: Shown once per conversation when the answer could not come from Ollama.
+OLLAMA_HINT = (
+    "Answers quote the articles because no language model is running on this computer. For written answers, "
+    'install Ollama from <a href="https://ollama.com" target="_blank" rel="noopener noreferrer">ollama.com</a>, '
+    "start it and download a model, then ask again."
+)
+QUOTES = "\u201c\u201d\"\u2018\u2019' "
+_DOUBLE_OPEN = re.compile("\u201c\\s*\u201c")
+_DOUBLE_CLOSE = re.compile("\u201d\\s*\u201d")
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>$])")
 
@@ -48,8 +57,19 @@ def escape_markdown(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
+def collapse_quotes(text: str) -> str:
+    """One opening or closing curly quote where a quoted sentence that itself begins or ends with one would
+    show two (``““Two people…”``).
+
+    >>> collapse_quotes("\u201c\u201cTwo people left,\u201d he said.\u201d [1]")
+    '“Two people left,” he said.” [1]'
+    """
+    return _DOUBLE_CLOSE.sub("\u201d", _DOUBLE_OPEN.sub("\u201c", text))
+
+
 def answer_markdown(text: str, *, link_markers: bool = True) -> str:
     """The answer text for the chat: escaped, with ``[n]`` markers as links to the source panel."""
+    text = collapse_quotes(text)
     parts: list[str] = []
     last = 0
     for m, numbers in find_markers(text):
@@ -62,20 +82,42 @@ def answer_markdown(text: str, *, link_markers: bool = True) -> str:
 
 
 def references_html(citations: Sequence[Citation]) -> str:
-    """The numbered reference list under an answer: number, exact sentence, and the document as
-    "Title — Outlet, 6 Feb 2018" (its id when it has no title) (one HTML block)."""
+    """The compact reference list under an answer, one line per cited article: its numbers (each links to the
+    highlighted sentence, which it shows on hover), then "Title — Outlet, 6 Feb 2018" (the id when untitled)."""
+    by_doc: dict[str, list[Citation]] = {}
+    for c in citations:
+        by_doc.setdefault(c.doc_id, []).append(c)
     items = "".join(
-        f'<li><a class="qa-ref" href="#qa-cite-{c.n}">[{c.n}]</a> '
-        f'<span class="qa-ref-text">\u201c{escape(c.text)}\u201d</span> '
-        f'<span class="qa-ref-doc" title="{escape(c.doc_id)}">'
-        f"\u2014 {escape(label(c.title, c.outlet, c.published, c.doc_id))}</span></li>"
-        for c in citations
+        "<li>"
+        + "".join(f'<a class="qa-ref" href="#qa-cite-{c.n}" title="{escape(collapse_quotes(c.text))}">[{c.n}]</a> '
+                  for c in cites)
+        + f'<span class="qa-ref-doc" title="{escape(doc_id)}">'
+        f"{escape(label(cites[0].title, cites[0].outlet, cites[0].published, doc_id))}</span></li>"
+        for doc_id, cites in by_doc.items()
     )
-    return f'<div class="qa-refs"><div class="qa-refs-title">Sources</div><ul>{items}</ul></div>'
+    return f'<div class="qa-refs"><ul>{items}</ul></div>'
+
+
+def references_text(answer: Answer) -> str:
+    """The answer and its references as plain text, for the clipboard."""
+    lines = [collapse_quotes(answer.text)]
+    if answer.citations:
+        lines.append("")
+        for c in answer.citations:
+            doc = label(c.title, c.outlet, c.published, c.doc_id)
+            where = f" <{c.url}>" if _safe_link(c.url) else ""
+            lines.append(f"[{c.n}] {doc}{where}: \u201c{c.text.strip(QUOTES)}\u201d")
+    return "\n".join(lines)
 
 
 def message_markdown(answer: Answer) -> str:
-    """The whole assistant message for a finished answer: escaped text, then its references."""
+    """The whole assistant message for a finished answer: the text, then its compact references; an
+    abstention says so plainly instead of repeating the pipeline's sentence."""
+    if answer.abstained:
+        return (
+            '<div class="qa-abstain"><strong>Not in the articles.</strong> No sentence in the indexed articles '
+            "answers this. Try other words, or add the article that would.</div>"
+        )
     body = answer_markdown(answer.text)
     if answer.citations:
         body += "\n\n" + references_html(answer.citations)
@@ -88,21 +130,31 @@ def message_markdown(answer: Answer) -> str:
     return body
 
 
-def status_html(answer: Answer | None = None, *, error: str | None = None) -> str:
-    """The line under the chat: which backend answered, and any notice (e.g. Ollama unreachable)."""
+def backend_label(backend: str) -> str:
+    """The backend chip's words: the Ollama model that answered, or what the extractive answerer does.
+
+    >>> backend_label("ollama:llama3.2"), backend_label("extractive")
+    ('Ollama · llama3.2', 'quoting sentences, no language model')
+    """
+    kind, _, model = backend.partition(":")
+    if kind == "ollama":
+        return f"Ollama \u00b7 {model}" if model else "Ollama"
+    return BACKEND_HINTS.get(kind, backend)
+
+
+def status_html(answer: Answer | None = None, *, error: str | None = None, hint: bool = True) -> str:
+    """The line under the chat: a chip naming the backend that answered and, when Ollama could not be used
+    and ``hint`` (once per conversation), how to start it, in words for the web (no command-line flags)."""
     if error is not None:
         return f'<div class="qa-status qa-error" role="alert"><strong>Error:</strong> {escape(error)}</div>'
     if answer is None:
         return '<div class="qa-status">Ready. Answers cite the exact sentences they come from.</div>'
-    hint = BACKEND_HINTS.get(answer.backend.split(":", 1)[0], "")
-    hint_html = f' <span class="qa-hint">({escape(hint)})</span>' if hint else ""
-    parts = [f'<span class="qa-backend">Answered by <strong>{escape(answer.backend)}</strong>{hint_html}</span>']
-    if answer.abstained:
-        parts.append('<span class="qa-abstained">no supporting sentence found</span>')
-    html_out = '<div class="qa-status">' + " \u00b7 ".join(parts) + "</div>"
-    if answer.notice:
+    chip = (f'<span class="qa-backend qa-chip" title="{escape(answer.backend)}">'
+            f"{escape(backend_label(answer.backend))}</span>")
+    html_out = f'<div class="qa-status">{chip}</div>'
+    if answer.notice and hint:
         html_out += (
-            f'<div class="qa-status qa-notice" role="status"><strong>Note:</strong> {escape(answer.notice)}</div>'
+            f'<div class="qa-status qa-notice" role="status" title="{escape(answer.notice)}">{OLLAMA_HINT}</div>'
         )
     return html_out
 

@@ -109,7 +109,8 @@ def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_re
             f"and upload documents. Set {AUTH_PASSWORD_ENV} to require one.",
             file=sys.stderr,
         )
-    demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes, remote=not is_loopback(host))
+    demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes, remote=not is_loopback(host),
+                     chats_db=settings.chats_db)
     try:
         url = launch(demo, host=host, port=port, auth=auth)
     except OSError as exc:

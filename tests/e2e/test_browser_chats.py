@@ -1,0 +1,176 @@
+"""Saved conversations in a real browser: ask, reload, restart the server, open a past conversation and
+click its citation; rename and delete; the compact references under an answer.
+
+The browser keeps only an anonymous id; the conversations are in a SQLite file under ``tmp_path``. The
+restarted server listens on the same port, as ``qa serve`` would, since the browser's storage is per origin.
+``QA_SCREENSHOT_DIR=dir`` keeps the screenshots (``chats-1-answer.png`` ... ``chats-6-deleted.png``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers.data import GALLANT_Q, SEED_ID
+from helpers.env import isolated_settings
+from helpers.net import free_port
+from qa.ui.app import build_app
+from qa.ui.server import launch
+from test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _ask, _screenshot, _wait_answered
+
+from qa.answer import ExtractiveGenerator
+from qa.pipeline import Pipeline
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
+    ),
+]
+HAMAS_Q = "How did Hamas react to the resolution?"
+VOTE_Q = "What did the U.S. representative do during the vote?"
+BOTS = '#qa-chat [data-testid="bot"]'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def pipeline(embedder: Any, seed_text: str) -> Pipeline:
+    return Pipeline.from_texts({SEED_ID: seed_text}, embedder=embedder, generator=ExtractiveGenerator(),
+                               settings=isolated_settings())
+
+
+def _listed(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator("#qa-conversations label").all_inner_texts()]
+
+
+def _wait_listed(page: Any, n: int) -> None:
+    page.wait_for_function("n => document.querySelectorAll('#qa-conversations label').length === n", arg=n)
+
+
+def _wait_bots(page: Any, n: int) -> None:
+    page.wait_for_function(f"n => document.querySelectorAll('{BOTS}').length === n", arg=n)
+
+
+def test_conversations_survive_reload_and_restart(browser: Any, pipeline: Pipeline, tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    port = free_port()
+    demo = build_app(pipeline, chats_db=db)
+    url = launch(demo, host="127.0.0.1", port=port)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#qa-question textarea")
+        _ask(page, GALLANT_Q)
+        expected = pipeline.ask(GALLANT_Q).citations[0]
+        bot = page.locator(BOTS).last
+        # the reply, then one compact reference naming the article; the quoted sentence is not repeated
+        assert bot.inner_text().count(expected.text) == 1
+        refs = bot.locator(".qa-refs li")
+        assert refs.count() == 1 and refs.first.inner_text().startswith("[1] ")
+        assert SEED_ID in refs.first.inner_text()
+        assert bot.locator(".qa-refs a.qa-ref").first.get_attribute("title") == expected.text
+        assert "quoting sentences, no language model" in page.inner_text("#qa-status .qa-chip")
+        _ask(page, HAMAS_Q)
+        _wait_listed(page, 1)
+        assert _listed(page) == [GALLANT_Q]
+        _screenshot(page, tmp_path, "chats-1-answer.png")
+
+        page.reload()
+        _wait_bots(page, 2)
+        assert GALLANT_Q in page.inner_text("#qa-chat") and "Hamas welcomed" in page.locator(BOTS).last.inner_text()
+        assert "Hamas welcomed" in page.inner_text("#qa-sources mark.qa-cite")  # the last answer's sources
+        _wait_listed(page, 1)
+        _screenshot(page, tmp_path, "chats-2-reloaded.png")
+    finally:
+        demo.close()
+
+    demo = build_app(pipeline, chats_db=db)  # a new server process would see the same file and port
+    launch(demo, host="127.0.0.1", port=port)
+    try:
+        page.reload()
+        _wait_bots(page, 2)
+        assert _listed(page) == [GALLANT_Q]
+        _screenshot(page, tmp_path, "chats-3-restarted.png")
+
+        page.click("#qa-new-chat")
+        _wait_bots(page, 0)
+        _ask(page, VOTE_Q)
+        _wait_listed(page, 2)
+        assert _listed(page) == [VOTE_Q, GALLANT_Q]  # most recent first
+
+        # open the first conversation and click the first answer's citation
+        page.locator("#qa-conversations label", has_text=GALLANT_Q).click()
+        page.wait_for_function(
+            "q => document.querySelector('#qa-chat').innerText.includes(q)", arg=GALLANT_Q
+        )
+        _wait_bots(page, 2)
+        page.locator(BOTS).first.locator(".qa-refs a.qa-ref").first.click()
+        page.wait_for_function(
+            "t => { const m = document.querySelector('#qa-sources mark#qa-cite-1');"
+            " return m !== null && m.innerText.includes(t); }",
+            arg=expected.text[:40],
+        )
+        assert page.locator("#qa-sources mark#qa-cite-1").is_visible()
+        _screenshot(page, tmp_path, "chats-4-opened.png")
+
+        page.click("#qa-conv-edit button")  # the "Rename or delete" fold
+        page.fill("#qa-conv-title input, #qa-conv-title textarea", "Gallant in Washington")
+        page.click("#qa-conv-rename")
+        page.wait_for_function(
+            "() => document.querySelector('#qa-conversations').innerText.includes('Gallant in Washington')"
+        )
+        assert _listed(page) == [VOTE_Q, "Gallant in Washington"]
+        _screenshot(page, tmp_path, "chats-5-renamed.png")
+
+        page.click("#qa-conv-delete")
+        _wait_listed(page, 1)
+        _wait_bots(page, 0)
+        assert _listed(page) == [VOTE_Q]
+        page.reload()
+        _wait_listed(page, 1)
+        _wait_bots(page, 1)  # the remaining conversation opens after a reload
+        _screenshot(page, tmp_path, "chats-6-deleted.png")
+    finally:
+        context.close()
+        demo.close()
+
+
+def test_other_browsers_do_not_see_a_conversation(browser: Any, pipeline: Pipeline, tmp_path: Path) -> None:
+    demo = build_app(pipeline, chats_db=tmp_path / "chats.sqlite3")
+    url = launch(demo, host="127.0.0.1", port=free_port())
+    first, second = (browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2))
+    try:
+        one = first.new_page()
+        one.set_default_timeout(TIMEOUT_MS)
+        one.goto(url)
+        one.wait_for_selector("#qa-question textarea")
+        _ask(one, GALLANT_Q)
+        _wait_listed(one, 1)
+        two = second.new_page()
+        two.set_default_timeout(TIMEOUT_MS)
+        two.goto(url)
+        two.wait_for_selector("#qa-question textarea")
+        _ask(two, HAMAS_Q)
+        _wait_listed(two, 1)
+        assert _listed(two) == [HAMAS_Q]
+        two.reload()
+        _wait_answered(two, 1)
+        assert GALLANT_Q not in two.inner_text("#qa-chat")
+    finally:
+        first.close()
+        second.close()
+        demo.close()
