@@ -25,7 +25,8 @@ from qa.types import Answer
 
 from . import render
 from .assets import SCROLL_TO_FIRST_CITATION
-from .chats import ConversationHandlers, chat_messages, hint_due
+from .backend import picker_update
+from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, stopped
 from .conversations import ChatTurn, ConversationStore
 from .documents import DocumentHandlers, Panel
 
@@ -102,9 +103,11 @@ class ChatHandlers:
     # ----- chat ----------------------------------------------------------------------
 
     def respond(
-        self, question: str | None, turns: list[ChatTurn] | None, selected: list[str] | None
+        self, question: str | None, turns: list[ChatTurn] | None, selected: list[str] | None, model: str | None = None
     ) -> Iterator[tuple[Any, Any, list[ChatTurn], Any, Any]]:
-        """Stream one answer into the chat, then show its citations in the source panel."""
+        """Stream one answer into the chat, then show its citations in the source panel. ``model``: the
+        answerer picked in the page ("auto", "extractive", "ollama:NAME"); the app's own when None."""
+        llm = model or self.llm
         turns = list(turns or [])
         hint = hint_due(turns)
         try:
@@ -134,11 +137,12 @@ class ChatHandlers:
         final: Answer | None = None
         try:
             doc_ids = self.doc_filter(selected)
-            for item in self.pipeline.stream(q, history, llm=self.llm, doc_ids=doc_ids):
+            for item in self.pipeline.stream(q, history, llm=llm, doc_ids=doc_ids):
                 if isinstance(item, Answer):
                     final = item
                     continue
                 text += item
+                reply["content"] = text  # what "Stop" keeps
                 reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
                 yield gr.update(), chat_messages(turns), turns, gr.update(), gr.update()
         except Exception as exc:
@@ -228,8 +232,12 @@ def build_app(
         conv = gr.State(None)  # the open conversation's id; None until its first answer is stored
         with gr.Sidebar(label="Conversations", open=True, elem_id="qa-sidebar", width=280):
             new_chat = gr.Button("+ New chat", variant="primary", size="sm", elem_id="qa-new-chat")
+            gr.HTML('<div class="qa-side-title">Saved conversations</div>', padding=False)
             conv_list = gr.Radio(choices=[], value=None, show_label=False, elem_id="qa-conversations",
                                  container=False)
+            current = llm or pipeline.settings.llm
+            model = gr.Dropdown(choices=[(current, current)], value=current, label="Answers by", elem_id="qa-model",
+                                interactive=True)
             with gr.Accordion("Rename or delete", open=False, elem_id="qa-conv-edit"):
                 conv_title = gr.Textbox(show_label=False, placeholder="Title of this conversation", max_lines=1,
                                         elem_id="qa-conv-title")
@@ -240,11 +248,12 @@ def build_app(
             with gr.Column(scale=5, min_width=380):
                 chatbot = gr.Chatbot(
                     label="Chat",
+                    show_label=False,
                     elem_id="qa-chat",
                     height=470,
                     latex_delimiters=[],
                     feedback_options=None,
-                    buttons=["copy"],
+                    buttons=[],  # each answer has its own "Copy" (with its references)
                     placeholder="Ask a question about the articles, or click an example below.",
                     group_consecutive_messages=False,
                 )
@@ -259,11 +268,13 @@ def build_app(
                         autofocus=True,
                     )
                     send = gr.Button("Ask", variant="primary", elem_id="qa-send", scale=1, min_width=90)
+                    stop = gr.Button("Stop", variant="stop", elem_id="qa-stop", scale=1, min_width=90, visible=False)
                 with gr.Row(elem_classes="qa-examples"):
                     examples = [
                         gr.Button(q, size="sm", variant="secondary", elem_classes="qa-example")
                         for q in EXAMPLE_QUESTIONS
                     ]
+                    again = gr.Button("Ask again", size="sm", elem_id="qa-again")
                     clear = gr.Button("New chat", size="sm", variant="stop", elem_id="qa-clear")
             with gr.Column(scale=4, min_width=320):
                 sources = gr.HTML(render.EMPTY_SOURCES_HTML, elem_id="qa-sources", label="Sources", container=True)
@@ -316,12 +327,23 @@ def build_app(
             "fn": convs.save, "inputs": [browser, conv, turns], "outputs": [conv, conv_list],
             "queue": False, "api_visibility": "private",
         }
-        question.submit(inputs=[question, turns, doc_filter], **chat_io).then(**save).then(**scroll)
-        send.click(inputs=[question, turns, doc_filter], **chat_io).then(**save).then(**scroll)
-        for button in examples:  # a Button's value is its label: one click asks it
-            button.click(inputs=[button, turns, doc_filter], **chat_io).then(**save).then(**scroll)
-        shown = [conv, turns, chatbot, sources, status, conv_title]
         private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
+        busy: dict[str, Any] = {"fn": lambda: (gr.update(visible=False), gr.update(visible=True)),
+                                "outputs": [send, stop], **private}
+        idle: dict[str, Any] = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)),
+                                "outputs": [send, stop], **private}
+        answering = []  # the answer steps "Stop" cancels
+        again_step = again.click(ask_again, inputs=[turns], outputs=[question, turns, chatbot], **private)
+        starts: list[tuple[Any, Any]] = [(question.submit(**busy), question), (send.click(**busy), question),
+                                         (again_step.then(**busy), question)]
+        starts += [(button.click(**busy), button) for button in examples]  # a Button's value is its label
+        for start, asked in starts:
+            step = start.then(inputs=[asked, turns, doc_filter, model], **chat_io)
+            answering.append(step)
+            step.then(**save).then(**idle).then(**scroll)
+        stop.click(None, cancels=answering, **private).then(  # cancel first, then mark what was written
+            stopped, inputs=[turns], outputs=[chatbot, turns, status], **private).then(**save).then(**idle)
+        shown = [conv, turns, chatbot, sources, status, conv_title]
         for button in (clear, new_chat):
             button.click(convs.new, inputs=[browser], outputs=[*shown, conv_list], **private)
         conv_list.input(convs.open, inputs=[browser, conv_list], outputs=[*shown, conv_list], **private).then(
@@ -329,6 +351,7 @@ def build_app(
         rename.click(convs.rename, inputs=[browser, conv, conv_title], outputs=[conv_list], **private)
         conv_title.submit(convs.rename, inputs=[browser, conv, conv_title], outputs=[conv_list], **private)
         delete.click(convs.delete, inputs=[browser, conv], outputs=[*shown, conv_list], **private)
+        demo.load(lambda: picker_update(current, pipeline.settings.ollama_host), outputs=[model], **private)
         demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private)
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"

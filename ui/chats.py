@@ -29,6 +29,28 @@ def chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
     return [{"role": t["role"], "content": t["display"]} for t in turns]
 
 
+def stopped(turns: list[ChatTurn] | None) -> tuple[list[dict[str, str]], list[ChatTurn], str]:
+    """"Stop" pressed: the answer being written keeps what it had, marked as stopped; the exchange is not
+    passed on as history (like a failed one)."""
+    turns = list(turns or [])
+    if len(turns) >= 2 and turns[-1]["role"] == "assistant" and turns[-1]["answer"] is None and not turns[-1]["error"]:
+        partial = turns[-1]["content"]
+        shown = render.answer_markdown(partial, link_markers=False) + "\n\n" if partial.strip() else ""
+        turns[-2] = ChatTurn(**{**turns[-2], "error": True})
+        turns[-1] = ChatTurn(role="assistant", content=partial, display=shown + "*Stopped.*", answer=None, error=True)
+    return chat_messages(turns), turns, render.status_html(None)
+
+
+def ask_again(turns: list[ChatTurn] | None) -> tuple[str, list[ChatTurn], list[dict[str, str]]]:
+    """"Ask again": the last question goes back in the box and its answer is taken away, to be asked anew."""
+    turns = list(turns or [])
+    last = max((i for i, t in enumerate(turns) if t["role"] == "user"), default=None)
+    if last is None:
+        return "", turns, chat_messages(turns)
+    question = turns[last]["content"]
+    return question, turns[:last], chat_messages(turns[:last])
+
+
 def hint_due(turns: Sequence[ChatTurn]) -> bool:
     """True until an answer of this conversation has shown the "start Ollama" hint (once is enough)."""
     return not any(t["answer"] is not None and t["answer"].notice for t in turns)

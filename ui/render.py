@@ -30,7 +30,6 @@ OLLAMA_HINT = (
     'install Ollama from <a href="https://ollama.com" target="_blank" rel="noopener noreferrer">ollama.com</a>, '
     "start it and download a model, then ask again."
 )
-QUOTES = "\u201c\u201d\"\u2018\u2019' "
 _DOUBLE_OPEN = re.compile("\u201c\\s*\u201c")
 _DOUBLE_CLOSE = re.compile("\u201d\\s*\u201d")
 
@@ -81,7 +80,7 @@ def answer_markdown(text: str, *, link_markers: bool = True) -> str:
     return "".join(parts)
 
 
-def references_html(citations: Sequence[Citation]) -> str:
+def references_html(citations: Sequence[Citation], extra: str = "") -> str:
     """The compact reference list under an answer, one line per cited article: its numbers (each links to the
     highlighted sentence, which it shows on hover), then "Title — Outlet, 6 Feb 2018" (the id when untitled)."""
     by_doc: dict[str, list[Citation]] = {}
@@ -95,19 +94,7 @@ def references_html(citations: Sequence[Citation]) -> str:
         f"{escape(label(cites[0].title, cites[0].outlet, cites[0].published, doc_id))}</span></li>"
         for doc_id, cites in by_doc.items()
     )
-    return f'<div class="qa-refs"><ul>{items}</ul></div>'
-
-
-def references_text(answer: Answer) -> str:
-    """The answer and its references as plain text, for the clipboard."""
-    lines = [collapse_quotes(answer.text)]
-    if answer.citations:
-        lines.append("")
-        for c in answer.citations:
-            doc = label(c.title, c.outlet, c.published, c.doc_id)
-            where = f" <{c.url}>" if _safe_link(c.url) else ""
-            lines.append(f"[{c.n}] {doc}{where}: \u201c{c.text.strip(QUOTES)}\u201d")
-    return "\n".join(lines)
+    return f'<div class="qa-refs">{extra}<ul>{items}</ul></div>'
 
 
 def message_markdown(answer: Answer) -> str:
@@ -119,8 +106,11 @@ def message_markdown(answer: Answer) -> str:
             "answers this. Try other words, or add the article that would.</div>"
         )
     body = answer_markdown(answer.text)
+    copy = '<a class="qa-copy" href="#copy" title="Copy the answer and its references as text">Copy</a>'
     if answer.citations:
-        body += "\n\n" + references_html(answer.citations)
+        body += "\n\n" + references_html(answer.citations, copy)
+    else:
+        body += f'\n\n<div class="qa-refs qa-refs-bare">{copy}</div>'
     if answer.unsupported:
         items = "".join(f"<li>{escape(span)}</li>" for span in answer.unsupported)
         body += (

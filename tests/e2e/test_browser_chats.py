@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from helpers.data import GALLANT_Q, SEED_ID
 from helpers.env import isolated_settings
+from helpers.fake_ollama import number_of
 from helpers.net import free_port
 from qa.ui.app import build_app
 from qa.ui.server import launch
@@ -130,6 +131,7 @@ def test_conversations_survive_reload_and_restart(browser: Any, pipeline: Pipeli
         page.click("#qa-conv-edit button")  # the "Rename or delete" fold
         page.fill("#qa-conv-title input, #qa-conv-title textarea", "Gallant in Washington")
         page.click("#qa-conv-rename")
+        _screenshot(page, tmp_path, "debug-rename.png")
         page.wait_for_function(
             "() => document.querySelector('#qa-conversations').innerText.includes('Gallant in Washington')"
         )
@@ -173,4 +175,61 @@ def test_other_browsers_do_not_see_a_conversation(browser: Any, pipeline: Pipeli
     finally:
         first.close()
         second.close()
+        demo.close()
+
+
+def test_stop_ask_again_and_copy_with_references(
+    browser: Any, embedder: Any, seed_text: str, fake_ollama: Any, tmp_path: Path
+) -> None:
+    """A model on loopback that writes slowly (the fake Ollama paces its chunks): Stop keeps what was written,
+    Ask again answers anew, Copy puts the answer and its references on the clipboard."""
+    words = " ".join(f"Word{i}." for i in range(40))
+
+    def reply(request: dict[str, Any]) -> str:
+        n = number_of(request, "Gallant")
+        return f"Yoav Gallant remained in Washington for meetings with top U.S. officials [{n}]. {words}"
+
+    server = fake_ollama(reply, pace=0.15)
+    pipeline = Pipeline.from_texts({SEED_ID: seed_text}, embedder=embedder,
+                                   settings=isolated_settings(ollama_host=server.host))
+    demo = build_app(pipeline, llm="ollama:llama3.2:latest", chats_db=tmp_path / "chats.sqlite3")
+    url = launch(demo, host="127.0.0.1", port=free_port())
+    context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#qa-question textarea")
+        page.fill("#qa-question textarea", GALLANT_Q)
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('{BOTS}')?.innerText.includes('Word3.')")
+        assert page.locator("#qa-stop").is_visible() and not page.locator("#qa-send").is_visible()
+        page.click("#qa-stop")
+        page.wait_for_function(f"() => document.querySelector('{BOTS}')?.innerText.includes('Stopped.')")
+        page.wait_for_selector("#qa-send", state="visible")
+        stopped = page.locator(BOTS).last.inner_text()
+        assert "Yoav Gallant remained" in stopped and "Word39" not in stopped and "\u258c" not in stopped
+        assert page.locator("#qa-stop").is_hidden()
+        _screenshot(page, tmp_path, "chats-7-stopped.png")
+        page.reload()  # the stopped exchange was saved as it was
+        _wait_bots(page, 1)
+        assert "Stopped." in page.locator(BOTS).last.inner_text()
+
+        page.click("#qa-again")
+        page.wait_for_function(f"() => document.querySelector('{BOTS}')?.innerText.includes('Word39.')")
+        _wait_answered(page, 1)
+        assert page.inner_text("#qa-chat").count(GALLANT_Q) == 1  # the question was asked again, not added
+        assert page.inner_text("#qa-status .qa-chip") == "Ollama \u00b7 llama3.2:latest"
+        bot = page.locator(BOTS).last
+        assert "Stopped." not in bot.inner_text()
+        bot.locator("a.qa-copy").click()
+        page.wait_for_function(f"() => document.querySelector('{BOTS} a.qa-copy').innerText === 'Copied'")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        first, _, refs = copied.partition("\n\n")
+        assert first.startswith("Yoav Gallant remained in Washington") and first.endswith("Word39."), copied
+        assert refs.startswith(f"[1] {SEED_ID}: \u201c") and "Yoav Gallant remained in Washington" in refs, copied
+        _screenshot(page, tmp_path, "chats-8-asked-again.png")
+    finally:
+        context.close()
         demo.close()

@@ -96,6 +96,7 @@ class FakeOllama:
         disconnect_after: int = 2,
         error: str = "an error was encountered while running the model: unexpected EOF",
         version: str = "0.6.5",
+        pace: float = 0.0,
     ) -> None:
         self.script = script
         self.models = list(models)
@@ -103,6 +104,7 @@ class FakeOllama:
         self.disconnect_after = disconnect_after
         self.error = error
         self.version = version
+        self.pace = pace  # seconds between streamed chunks, like a model writing slowly
         self.requests: list[Request] = []
         self._chat_count = 0
         self._lock = threading.Lock()
@@ -320,6 +322,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fake.mode == "error_midstream" and i >= fake.disconnect_after:
                 self._chunk({"error": fake.error})
                 break
+            if fake.pace and fake.release.wait(fake.pace):
+                break  # the server is stopping
             self._chunk(
                 {
                     "model": name,

@@ -141,6 +141,9 @@ def test_auto_mode_without_ollama_shows_a_notice(embedder: Any, seed_text: str) 
     result = h.ask(GALLANT_Q)
     assert result["backend"] == "extractive" and result["citations"]
     assert result["notice"].startswith("Ollama is not reachable at http://127.0.0.1:9")
-    *_, (_, _, _turns, _, status) = h.respond(GALLANT_Q, [], [])
-    assert "qa-notice" in status and render.escape(str(result["notice"])) in status
-    assert result["backend"] in status
+    *_, (_, _, turns, _, status) = h.respond(GALLANT_Q, [], [])
+    assert "qa-notice" in status and render.OLLAMA_HINT in status and "--llm" not in render.OLLAMA_HINT
+    assert render.escape(str(result["notice"])) in status  # the details, as the hint's tooltip
+    assert "quoting sentences, no language model" in status
+    *_, (_, _, _, _, again) = h.respond(GALLANT_Q, turns, [])
+    assert "qa-notice" not in again  # the hint is shown once per conversation
