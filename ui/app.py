@@ -235,15 +235,15 @@ def build_app(
             gr.HTML('<div class="qa-side-title">Saved conversations</div>', padding=False)
             conv_list = gr.Radio(choices=[], value=None, show_label=False, elem_id="qa-conversations",
                                  container=False)
-            current = llm or pipeline.settings.llm
-            model = gr.Dropdown(choices=[(current, current)], value=current, label="Answers by", elem_id="qa-model",
-                                interactive=True)
             with gr.Accordion("Rename or delete", open=False, elem_id="qa-conv-edit"):
                 conv_title = gr.Textbox(show_label=False, placeholder="Title of this conversation", max_lines=1,
                                         elem_id="qa-conv-title")
                 with gr.Row():
                     rename = gr.Button("Rename", size="sm", elem_id="qa-conv-rename", min_width=60)
                     delete = gr.Button("Delete", size="sm", variant="stop", elem_id="qa-conv-delete", min_width=60)
+            current = llm or pipeline.settings.llm
+            model = gr.Dropdown(choices=[(current, current)], value=current, label="Answers by", elem_id="qa-model",
+                                interactive=True)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=380):
                 chatbot = gr.Chatbot(

@@ -113,6 +113,28 @@ document.addEventListener("click", function (event) {
   }
   go(); setTimeout(go, 400);
 }, true);
+// On a phone the conversation list would cover the chat: start it closed, and close it after a choice.
+(function () {
+  function narrow() { return window.matchMedia("(max-width: 768px)").matches; }
+  function close() {
+    var bar = document.getElementById("qa-sidebar");
+    if (bar && bar.classList.contains("open")) { bar.querySelector(".toggle-button").click(); }
+  }
+  var tries = 0;
+  var timer = setInterval(function () {
+    tries += 1;
+    if (document.getElementById("qa-sidebar") || tries > 100) {
+      clearInterval(timer);
+      if (narrow()) { close(); }
+    }
+  }, 100);
+  document.addEventListener("click", function (event) {
+    var t = event.target && event.target.closest ? event.target : null;
+    if (t && narrow() && t.closest("#qa-conversations label, #qa-new-chat, #qa-conv-delete")) {
+      setTimeout(close, 150);
+    }
+  }, true);
+})();
 </script>
 """
 

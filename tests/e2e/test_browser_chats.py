@@ -8,6 +8,8 @@ restarted server listens on the same port, as ``qa serve`` would, since the brow
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,6 +232,81 @@ def test_stop_ask_again_and_copy_with_references(
         assert first.startswith("Yoav Gallant remained in Washington") and first.endswith("Word39."), copied
         assert refs.startswith(f"[1] {SEED_ID}: \u201c") and "Yoav Gallant remained in Washington" in refs, copied
         _screenshot(page, tmp_path, "chats-8-asked-again.png")
+    finally:
+        context.close()
+        demo.close()
+
+
+_OVERLAPS = """() => {
+  const sel = "button, textarea, input:not([type=checkbox]):not([type=radio]), select, a.qa-ref, a.qa-copy, "
+    + "#qa-conversations label, #qa-doc-filter label, [data-testid=bot], [data-testid=user], .qa-chip";
+  const items = Array.from(document.querySelectorAll(sel)).filter(e => {
+    const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return r.width > 1 && r.height > 1 && r.right > 0 && s.visibility !== "hidden" && s.display !== "none";
+  });
+  const found = [];
+  for (let i = 0; i < items.length; i++) {
+    for (let j = i + 1; j < items.length; j++) {
+      const a = items[i], b = items[j];
+      if (a.contains(b) || b.contains(a)) continue;
+      const p = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+      const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+      const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+      if (w > 1 && h > 1) {
+        const name = e => e.tagName + (e.id ? "#" + e.id : "") + "." + String(e.className).split(" ")[0]
+          + " " + (e.innerText || e.getAttribute("aria-label") || "").slice(0, 30);
+        found.push(name(a) + " | " + name(b));
+      }
+    }
+  }
+  return {count: items.length, found: found};
+}"""
+
+
+# the sidebar slides: wait until it is fully in or out of the screen
+_SIDEBAR_AT_REST = """() => { const r = document.querySelector("#qa-sidebar").getBoundingClientRect();
+  return r.right <= 1 || r.left >= -1; }"""
+
+
+def _phone_shot(page: Any, tmp_path: Path, name: str) -> None:
+    """What the phone's screen shows (a full-page picture misplaces the sliding sidebar)."""
+    page.screenshot(path=str(tmp_path / name))
+    extra = os.environ.get("QA_SCREENSHOT_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / name, Path(extra) / name)
+
+
+def test_a_phone_sized_screen_has_no_overlapping_controls(
+    browser: Any, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    demo = build_app(pipeline, chats_db=tmp_path / "chats.sqlite3")
+    url = launch(demo, host="127.0.0.1", port=free_port())
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#qa-question textarea")
+        page.wait_for_selector("#qa-sidebar:not(.open)")  # the conversation list starts folded on a phone
+        _ask(page, GALLANT_Q)
+        _ask(page, HAMAS_Q)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the screen
+        boxes = page.evaluate(_OVERLAPS)
+        assert boxes["count"] > 15 and boxes["found"] == []
+        page.locator("#qa-chat").scroll_into_view_if_needed()
+        _phone_shot(page, tmp_path, "phone-1-chat.png")
+
+        page.click("#qa-sidebar .toggle-button")
+        page.wait_for_selector("#qa-sidebar.open")
+        page.wait_for_selector("#qa-conversations label")
+        page.wait_for_function(_SIDEBAR_AT_REST)
+        _phone_shot(page, tmp_path, "phone-2-conversations.png")
+        page.click("#qa-new-chat")  # choosing closes the list again, showing the (new, empty) chat
+        page.wait_for_selector("#qa-sidebar:not(.open)")
+        page.wait_for_function(_SIDEBAR_AT_REST)
+        _wait_bots(page, 0)
+        _phone_shot(page, tmp_path, "phone-3-new-chat.png")
     finally:
         context.close()
         demo.close()
