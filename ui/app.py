@@ -24,6 +24,7 @@ from qa.question import check_question
 from qa.types import Answer
 
 from . import render
+from .api import docs_endpoint
 from .assets import SCROLL_TO_FIRST_CITATION
 from .backend import picker_update
 from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, stopped
@@ -374,6 +375,7 @@ def build_app(
         gr.api(  # type: ignore[attr-defined]
             _ask_endpoint(h), api_name="ask", concurrency_limit=concurrency_limit, concurrency_id="answer"
         )
+        gr.api(docs_endpoint(pipeline), api_name="docs", queue=False)  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=concurrency_limit, max_size=QUEUE_SIZE)
     _LIMITS[demo] = limit
     return demo

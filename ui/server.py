@@ -7,11 +7,13 @@ import sys
 from collections.abc import Callable
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from qa import config
 from qa.errors import ConfigError
 from qa.pipeline import Pipeline
 
+from .api import ApiArguments
 from .app import build_app, upload_limit
 from .assets import CSS, HEAD
 
@@ -87,6 +89,7 @@ def launch(
         pwa=False,
         enable_monitoring=False,
         footer_links=["api"],
+        app_kwargs={"middleware": [Middleware(ApiArguments)]},
         css=CSS,
         head=HEAD,
         theme=gr.themes.Soft(primary_hue="amber", font=gr.themes.Font("system-ui")),
