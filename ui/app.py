@@ -63,6 +63,7 @@ class ChatHandlers:
         self.llm = llm
         self.max_file_bytes = max_file_bytes
         settings = pipeline.settings
+        self.picked_by_default = llm or settings.llm  # what the page's answerer picker shows at first
         self.docs = DocumentHandlers(pipeline, max_file_bytes=max_file_bytes,
                                      policy=lambda: fetch_policy(settings, served_remotely=remote))
 
@@ -107,8 +108,9 @@ class ChatHandlers:
         self, question: str | None, turns: list[ChatTurn] | None, selected: list[str] | None, model: str | None = None
     ) -> Iterator[tuple[Any, Any, list[ChatTurn], Any, Any]]:
         """Stream one answer into the chat, then show its citations in the source panel. ``model``: the
-        answerer picked in the page ("auto", "extractive", "ollama:NAME"); the app's own when None."""
-        llm = model or self.llm
+        answerer picked in the page ("auto", "extractive", "ollama:NAME"); the app's own when None or unchanged
+        (so a pipeline built with its own generator keeps it until the user picks another)."""
+        llm = model if model and model != self.picked_by_default else self.llm
         turns = list(turns or [])
         hint = hint_due(turns)
         try:
@@ -242,7 +244,7 @@ def build_app(
                 with gr.Row():
                     rename = gr.Button("Rename", size="sm", elem_id="qa-conv-rename", min_width=60)
                     delete = gr.Button("Delete", size="sm", variant="stop", elem_id="qa-conv-delete", min_width=60)
-            current = llm or pipeline.settings.llm
+            current = h.picked_by_default
             model = gr.Dropdown(choices=[(current, current)], value=current, label="Answers by", elem_id="qa-model",
                                 interactive=True)
         with gr.Row(equal_height=False):
@@ -270,6 +272,9 @@ def build_app(
                     )
                     send = gr.Button("Ask", variant="primary", elem_id="qa-send", scale=1, min_width=90)
                     stop = gr.Button("Stop", variant="stop", elem_id="qa-stop", scale=1, min_width=90, visible=False)
+                with gr.Row(elem_id="qa-filter-row", visible=False) as filter_row:
+                    filter_chip = gr.HTML("", elem_id="qa-filter-chip", padding=False)
+                    search_all = gr.Button("Search all", size="sm", elem_id="qa-search-all", scale=0, min_width=90)
                 with gr.Row(elem_classes="qa-examples"):
                     examples = [
                         gr.Button(q, size="sm", variant="secondary", elem_classes="qa-example")
@@ -353,6 +358,13 @@ def build_app(
         conv_title.submit(convs.rename, inputs=[browser, conv, conv_title], outputs=[conv_list], **private)
         delete.click(convs.delete, inputs=[browser, conv], outputs=[*shown, conv_list], **private)
         demo.load(lambda: picker_update(current, pipeline.settings.ollama_host), outputs=[model], **private)
+        def show_filter(selected: list[str] | None) -> tuple[Any, str]:
+            """The chip by the input that says questions are restricted to the ticked documents."""
+            chip = render.filter_chip(pipeline.documents, selected or [])
+            return gr.update(visible=bool(chip)), chip
+
+        doc_filter.change(show_filter, inputs=[doc_filter], outputs=[filter_row, filter_chip], **private)
+        search_all.click(lambda: gr.update(value=[]), outputs=[doc_filter], **private)
         demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private)
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"

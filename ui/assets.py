@@ -54,6 +54,8 @@ footer { display: none !important; }
   border: 1px solid var(--border-color-primary); background: var(--block-background-fill);
   color: var(--body-text-color-subdued); }
 .qa-status.qa-notice { font-size: .85rem; }
+#qa-filter-row { align-items: center; gap: .4rem; }
+.qa-chip.qa-filter { color: #8a4b00; background: #fff4e0; border-color: #f0c36d; white-space: normal; }
 .qa-notice a { color: inherit; text-decoration: underline; }
 .qa-abstain { color: var(--body-text-color); }
 .qa-abstain strong { display: block; }

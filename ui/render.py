@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from qa.cite.markers import find_markers
+from qa.ingest import document_label
 from qa.ingest.header import label, long_date
 from qa.types import Answer, Citation, Document
 
@@ -292,3 +293,12 @@ def documents_summary(documents: Mapping[str, Document]) -> str:
     """A one-line count for the document list."""
     n = len(documents)
     return f"{n} document{'s' if n != 1 else ''} indexed. Tick some to search only those; none ticked searches all."
+
+
+def filter_chip(documents: Mapping[str, Document], selected: Sequence[str]) -> str:
+    """The chip next to the input while questions are restricted to some documents; empty when all are searched."""
+    names = [document_label(documents[d]) for d in selected if d in documents]
+    if not names:
+        return ""
+    shown = ", ".join(escape(n) for n in names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
+    return f'<span class="qa-chip qa-filter" title="{escape("; ".join(names))}">Searching only: {shown}</span>'

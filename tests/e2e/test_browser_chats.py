@@ -174,6 +174,16 @@ def test_other_browsers_do_not_see_a_conversation(browser: Any, pipeline: Pipeli
         two.reload()
         _wait_answered(two, 1)
         assert GALLANT_Q not in two.inner_text("#qa-chat")
+
+        # ticking a document shows, next to the input, that questions search only it
+        assert two.locator("#qa-filter-chip").is_hidden()
+        two.locator("#qa-doc-filter label", has_text=SEED_ID).click()
+        two.wait_for_selector("#qa-filter-chip .qa-filter")
+        assert two.inner_text("#qa-filter-chip") == f"Searching only: {SEED_ID}"
+        _screenshot(two, tmp_path, "chats-9-filter-chip.png")
+        two.click("#qa-search-all")
+        two.wait_for_selector("#qa-filter-chip", state="hidden")
+        assert two.locator("#qa-doc-filter input:checked").count() == 0
     finally:
         first.close()
         second.close()

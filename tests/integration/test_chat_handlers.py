@@ -11,6 +11,7 @@ from helpers.env import isolated_settings
 from helpers.fakes import ScriptedGenerator
 from qa.ui import render
 from qa.ui.app import ChatHandlers
+from qa.ui.backend import AUTO, QUOTE, model_choices
 
 from qa import config
 from qa.answer import ExtractiveGenerator, Generator
@@ -147,3 +148,22 @@ def test_auto_mode_without_ollama_shows_a_notice(embedder: Any, seed_text: str) 
     assert "quoting sentences, no language model" in status
     *_, (_, _, _, _, again) = h.respond(GALLANT_Q, turns, [])
     assert "qa-notice" not in again  # the hint is shown once per conversation
+
+
+def test_the_answerer_picked_in_the_page_is_used(embedder: Any, seed_text: str, fake_ollama: Any) -> None:
+    """The picker lists what Ollama reports; left as it was, the app's own answerer answers (here the pipeline's
+    scripted one); a model picked there answers through Ollama."""
+    server = fake_ollama("Gallant stayed in Washington [1].", models=("llama3.2:latest", "qwen2.5:3b"))
+    assert model_choices("auto", server.host) == [
+        AUTO, QUOTE, ("Ollama \u00b7 llama3.2:latest", "ollama:llama3.2:latest"),
+        ("Ollama \u00b7 qwen2.5:3b", "ollama:qwen2.5:3b"),
+    ]
+    assert model_choices("ollama:gone", config.resolve().ollama_host) == [AUTO, QUOTE, ("ollama:gone", "ollama:gone")]
+    pipeline = Pipeline.from_texts({SEED_ID: seed_text}, embedder=embedder, generator=ScriptedGenerator("Own [1]."),
+                                   settings=isolated_settings(ollama_host=server.host))
+    h = ChatHandlers(pipeline, llm=None, max_file_bytes=UPLOAD_LIMIT)
+    *_, (_, _, turns, _, _) = h.respond(GALLANT_Q, [], [], h.picked_by_default)
+    assert turns[-1]["answer"].text.startswith("Own") and not server.chat_requests
+    *_, (_, _, turns, _, status) = h.respond(GALLANT_Q, [], [], "ollama:qwen2.5:3b")
+    assert turns[-1]["answer"].backend == "ollama:qwen2.5:3b" and "Ollama \u00b7 qwen2.5:3b" in status
+    assert [r["model"] for r in server.chat_requests] == ["qwen2.5:3b"]
