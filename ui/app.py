@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from qa.errors import ConfigError, QAError
+from qa.ingest import document_label
 from qa.ingest.fetch import fetch_policy
 from qa.pipeline import Pipeline
 from qa.question import check_question
@@ -42,6 +43,7 @@ DEFAULT_CONCURRENCY = 8  # answers computed at once; the rest wait in the queue
 QUEUE_SIZE = 256  # waiting requests beyond this are refused with "queue full"
 HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
 SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
+RELATED_PASSAGES = 3  # nearest sentences shown under an abstention
 UPLOAD_SUFFIXES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 
 # Gradio sees this default and passes a fresh tracker per call; it also follows the tqdm bar
@@ -160,10 +162,18 @@ class ChatHandlers:
         if final is None:  # the pipeline always ends with an Answer; be safe anyway
             final = Answer(question=q, text=text, abstained=False)
         reply["content"] = final.text
-        reply["display"] = render.message_markdown(final)
+        reply["display"] = render.message_markdown(final, self.related(final, doc_ids))
         reply["answer"] = final
         sources = render.render_sources(self.pipeline.documents, final)
         yield gr.update(), chat_messages(turns), turns, sources, render.status_html(final, hint=hint)
+
+    def related(self, answer: Answer, doc_ids: list[str] | None) -> list[tuple[str, str]]:
+        """For an abstention: the nearest sentences and their documents, shown folded as "related passages"."""
+        if not answer.abstained:
+            return []
+        docs = self.pipeline.documents
+        hits = self.pipeline.retrieve(answer.question, RELATED_PASSAGES, doc_ids=doc_ids).hits
+        return [(h.sentence.text, document_label(docs[h.sentence.doc_id])) for h in hits if h.sentence.doc_id in docs]
 
     def show_message_sources(self, turns: list[ChatTurn] | None, evt: gr.SelectData) -> tuple[Any, Any]:
         """Clicking an earlier answer shows that answer's sources again."""

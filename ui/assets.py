@@ -59,6 +59,9 @@ footer { display: none !important; }
 .qa-notice a { color: inherit; text-decoration: underline; }
 .qa-abstain { color: var(--body-text-color); }
 .qa-abstain strong { display: block; }
+.qa-related { margin-top: .4rem; font-size: .85rem; color: var(--body-text-color-subdued); }
+.qa-related summary { cursor: pointer; }
+.qa-related ul { padding-left: 1.1rem !important; margin: .2rem 0 0 0 !important; }
 #qa-sidebar .qa-side-title { font-weight: 600; font-size: .8rem; text-transform: uppercase; letter-spacing: .05em;
   color: var(--body-text-color-subdued); margin: .6rem 0 .2rem; }
 #qa-conversations .wrap { flex-direction: column; gap: .3rem; }

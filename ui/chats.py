@@ -76,7 +76,7 @@ class ConversationHandlers:
     def _show(self, conv_id: str | None, turns: list[ChatTurn], title: str = "") -> Opened:
         """The chat, sources and status of a conversation, its last answer's sources shown."""
         for t in turns:  # re-render stored answers, so older conversations read like new ones
-            if t["answer"] is not None and not t["error"]:
+            if t["answer"] is not None and not t["error"] and not t["answer"].abstained:  # (keeps related passages)
                 t["display"] = render.message_markdown(t["answer"])
         last = next((t["answer"] for t in reversed(turns) if t["answer"] is not None), None)
         sources = render.render_sources(self.documents(), last)

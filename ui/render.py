@@ -98,13 +98,20 @@ def references_html(citations: Sequence[Citation], extra: str = "") -> str:
     return f'<div class="qa-refs">{extra}<ul>{items}</ul></div>'
 
 
-def message_markdown(answer: Answer) -> str:
+def message_markdown(answer: Answer, related: Sequence[tuple[str, str]] = ()) -> str:
     """The whole assistant message for a finished answer: the text, then its compact references; an
-    abstention says so plainly instead of repeating the pipeline's sentence."""
+    abstention says so plainly instead of repeating the pipeline's sentence, with the nearest passages
+    (``(sentence, document label)``) folded underneath."""
     if answer.abstained:
+        folded = ""
+        if related:
+            items = "".join(f'<li>{escape(collapse_quotes(chr(0x201c) + text + chr(0x201d)))} <span class="qa-ref-doc">'
+                            f"\u2014 {escape(doc)}</span></li>" for text, doc in related)
+            folded = (f'<details class="qa-related"><summary>Related passages ({len(related)}), not an answer'
+                      f"</summary><ul>{items}</ul></details>")
         return (
             '<div class="qa-abstain"><strong>Not in the articles.</strong> No sentence in the indexed articles '
-            "answers this. Try other words, or add the article that would.</div>"
+            f"answers this. Try other words, or add the article that would.{folded}</div>"
         )
     body = answer_markdown(answer.text)
     copy = '<a class="qa-copy" href="#copy" title="Copy the answer and its references as text">Copy</a>'

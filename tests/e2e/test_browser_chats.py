@@ -184,6 +184,16 @@ def test_other_browsers_do_not_see_a_conversation(browser: Any, pipeline: Pipeli
         two.click("#qa-search-all")
         two.wait_for_selector("#qa-filter-chip", state="hidden")
         assert two.locator("#qa-doc-filter input:checked").count() == 0
+
+        # a question the article does not answer: said plainly, the nearest passages folded underneath
+        _ask(two, "What is the boiling point of mercury?")
+        bot = two.locator(BOTS).last
+        assert bot.inner_text().startswith("Not in the articles.")
+        related = bot.locator("details.qa-related")
+        assert related.locator("li").first.is_hidden()
+        related.locator("summary").click()
+        assert related.locator("li").count() == 3 and related.locator("li").first.is_visible()
+        _screenshot(two, tmp_path, "chats-10-abstention.png")
     finally:
         first.close()
         second.close()

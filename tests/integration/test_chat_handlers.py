@@ -167,3 +167,11 @@ def test_the_answerer_picked_in_the_page_is_used(embedder: Any, seed_text: str, 
     *_, (_, _, turns, _, status) = h.respond(GALLANT_Q, [], [], "ollama:qwen2.5:3b")
     assert turns[-1]["answer"].backend == "ollama:qwen2.5:3b" and "Ollama \u00b7 qwen2.5:3b" in status
     assert [r["model"] for r in server.chat_requests] == ["qwen2.5:3b"]
+
+
+def test_an_abstention_shows_related_passages_folded(handlers: ChatHandlers) -> None:
+    *_, (_, chat, turns, _, _) = handlers.respond("What is the boiling point of mercury?", [], [])
+    assert turns[-1]["answer"].abstained
+    shown = chat[-1]["content"]
+    assert shown.startswith('<div class="qa-abstain"><strong>Not in the articles.</strong>')
+    assert "Related passages (3), not an answer" in shown and shown.count("<li>") == 3

@@ -150,7 +150,12 @@ def test_references_are_compact_one_line_per_article() -> None:
 
 def test_an_abstention_says_not_in_the_articles() -> None:
     md = render.message_markdown(Answer(question="q", text="The article does not say.", abstained=True))
-    assert "Not in the articles." in md and "does not say" not in md
+    assert "Not in the articles." in md and "does not say" not in md and "<details" not in md
+    md = render.message_markdown(Answer(question="q", text="x", abstained=True),
+                                 [("\u201cA <b>near</b> one.\u201d", "Vote \u2014 Post")])
+    folded = md[md.index("<details"):]
+    assert "Related passages (1), not an answer</summary>" in folded and "\n\n" not in md
+    assert "<li>\u201cA &lt;b&gt;near&lt;/b&gt; one.\u201d <span" in folded and "\u2014 Vote \u2014 Post" in folded
 
 
 @pytest.mark.parametrize(
