@@ -27,7 +27,7 @@ from qa.types import Answer
 from . import render
 from .api import docs_endpoint
 from .assets import SCROLL_TO_FIRST_CITATION
-from .backend import picker_update
+from .backend import INFO, picker_update
 from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, stopped
 from .conversations import ChatTurn, ConversationStore
 from .documents import DocumentHandlers, Panel
@@ -256,7 +256,7 @@ def build_app(
                     delete = gr.Button("Delete", size="sm", variant="stop", elem_id="qa-conv-delete", min_width=60)
             current = h.picked_by_default
             model = gr.Dropdown(choices=[(current, current)], value=current, label="Answers by", elem_id="qa-model",
-                                interactive=True)
+                                interactive=True, info=INFO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=380):
                 chatbot = gr.Chatbot(
@@ -375,7 +375,7 @@ def build_app(
 
         doc_filter.change(show_filter, inputs=[doc_filter], outputs=[filter_row, filter_chip], **private)
         search_all.click(lambda: gr.update(value=[]), outputs=[doc_filter], **private)
-        demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private)
+        demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private).then(**scroll)
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"
         ).then(**scroll)

@@ -56,7 +56,7 @@ footer { display: none !important; }
 .qa-status.qa-notice { font-size: .85rem; }
 #qa-filter-row { align-items: center; gap: .4rem; }
 .qa-chip.qa-filter { color: #8a4b00; background: #fff4e0; border-color: #f0c36d; white-space: normal; }
-.qa-notice a { color: inherit; text-decoration: underline; }
+.qa-notice a { color: inherit; text-decoration: underline; padding: 0 !important; margin: 0 !important; }
 .qa-abstain { color: var(--body-text-color); }
 .qa-abstain strong { display: block; }
 .qa-related { margin-top: .4rem; font-size: .85rem; color: var(--body-text-color-subdued); }

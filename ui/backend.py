@@ -8,8 +8,9 @@ import gradio as gr
 
 from qa.answer.ollama import list_models
 
-AUTO = ("Automatic: Ollama when it runs", "auto")
-QUOTE = ("Quote sentences, no language model", "extractive")
+AUTO = ("Automatic", "auto")  # the picker's info line says what it means
+QUOTE = ("Quote sentences", "extractive")
+INFO = "Automatic: Ollama's model when it runs, else quoting sentences."
 
 
 def model_choices(current: str, ollama_host: str) -> list[tuple[str, str]]:
