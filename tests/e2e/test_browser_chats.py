@@ -133,7 +133,6 @@ def test_conversations_survive_reload_and_restart(browser: Any, pipeline: Pipeli
         page.click("#qa-conv-edit button")  # the "Rename or delete" fold
         page.fill("#qa-conv-title input, #qa-conv-title textarea", "Gallant in Washington")
         page.click("#qa-conv-rename")
-        _screenshot(page, tmp_path, "debug-rename.png")
         page.wait_for_function(
             "() => document.querySelector('#qa-conversations').innerText.includes('Gallant in Washington')"
         )
