@@ -246,7 +246,8 @@ def build_app(
         with gr.Sidebar(label="Conversations", open=True, elem_id="qa-sidebar", width=280):
             new_chat = gr.Button("+ New chat", variant="primary", size="sm", elem_id="qa-new-chat")
             gr.HTML('<div class="qa-side-title">Saved conversations</div>', padding=False)
-            conv_list = gr.Radio(choices=[], value=None, show_label=False, elem_id="qa-conversations",
+            conv_list = gr.Radio(choices=[], value=None, label="Saved conversations", show_label=False,
+                                 elem_id="qa-conversations",
                                  container=False)
             with gr.Accordion("Rename or delete", open=False, elem_id="qa-conv-edit"):
                 conv_title = gr.Textbox(show_label=False, placeholder="Title of this conversation", max_lines=1,

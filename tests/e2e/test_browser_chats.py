@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from helpers.data import GALLANT_Q, SEED_ID
 from helpers.env import isolated_settings
@@ -329,3 +333,57 @@ def test_a_phone_sized_screen_has_no_overlapping_controls(
     finally:
         context.close()
         demo.close()
+
+
+def _serve(port: int) -> subprocess.Popen[str]:
+    """``qa serve`` in its own process (index and conversations under the test's QA_INDEX_DIR), once it answers."""
+    proc = subprocess.Popen([sys.executable, "-m", "qa", "serve", "--port", str(port), "--llm", "extractive"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise AssertionError(f"qa serve exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("qa serve did not answer")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_qa_serve_keeps_conversations_across_a_process_restart(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real command, stopped and started again: the browser's conversation comes back."""
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    port = free_port()
+    proc = _serve(port)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#qa-question textarea")
+        _ask(page, GALLANT_Q)
+        _wait_listed(page, 1)
+        _stop(proc)
+        assert (tmp_path / "index" / "chats.sqlite3").is_file()
+        proc = _serve(port)
+        page.reload()
+        _wait_bots(page, 1)
+        assert _listed(page) == [GALLANT_Q] and "Yoav Gallant" in page.locator(BOTS).last.inner_text()
+        _screenshot(page, tmp_path, "chats-11-qa-serve-restarted.png")
+    finally:
+        context.close()
+        _stop(proc)
