@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,24 @@ from qa.question import check_question
 
 #: Subcommands that are tools with their own argument parsers: ``qa eval ...``, ``qa bench ...``.
 TOOLS = {"eval": "qa.tools.eval", "bench": "qa.tools.bench"}
+#: What a terminal would act on instead of showing: control characters (escape sequences start with ESC or
+#: the 8-bit CSI), and the bidirectional controls that reorder what is shown.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: object) -> str:
+    """Text from an article, a model, a file name or an error, safe to print to a terminal.
+
+    >>> shown("red\\x1b[31m alert\\x07 and \\u202eevil")
+    'red[31m alert and evil'
+    """
+    return _UNPRINTABLE.sub("", str(text))
+
+
+def _json(value: object) -> str:
+    """JSON whose strings escape what ``shown`` removes (json escapes only the C0 controls itself)."""
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,17 +102,21 @@ def _ask(args: argparse.Namespace) -> int:
         pipe = Pipeline.default(settings=settings)
     result = pipe.ask(args.question, llm=settings.llm, doc_ids=args.docs)
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        print(_json(result.to_json()))
         return 0
     if result.notice:
-        print(f"note: {result.notice}", file=sys.stderr)
-    print(result.text)
+        print(f"note: {shown(result.notice)}", file=sys.stderr)
+    print(shown(result.text))
     for c in result.citations:
-        print(f"  [{c.n}] {c.doc_id} {c.start}-{c.end}: {c.text}")
+        print(f"  [{c.n}] {shown(c.doc_id)} {c.start}-{c.end}: {shown(c.text)}")
         if c.title or c.outlet or c.published:
-            print(f"      ({label(c.title, c.outlet, c.published, c.doc_id)})")
+            print(f"      ({shown(label(c.title, c.outlet, c.published, c.doc_id))})")
     for span in result.unsupported:
-        print(f"  (unsupported: {span})")
+        print(f"  (unsupported: {shown(span)})")
+    if result.related:
+        print("  related passages (they do not answer the question):")
+    for c in result.related:
+        print(f"  - {shown(c.doc_id)} {c.start}-{c.end}: {shown(c.text)}")
     return 0
 
 
@@ -108,7 +131,7 @@ def _index(args: argparse.Namespace) -> int:
         except QAError as exc:
             if args.watch is None:
                 raise
-            print(f"error: {exc}", file=sys.stderr)  # watching: the next round may succeed
+            print(f"error: {shown(exc)}", file=sys.stderr)  # watching: the next round may succeed
         if args.watch is None:
             return 0
         rebuild = False
@@ -135,22 +158,24 @@ def _index_once(sources: list[str], settings: config.Settings, *, rebuild: bool)
         if not report.documents:
             raise EmptyDocumentError("(nothing was read from the sources given)")
         change = describe_additions({}, report.documents)
+        # (rebuild only when asked: a second qa index that found no index waits for the first, then adds to it)
         pipe = Pipeline.from_documents(report.documents, index_dir=settings.index_dir, settings=settings,
-                                       rebuild=True, progress=True)
+                                       rebuild=rebuild, progress=True)
     else:
         change = pipe.add(report.documents, progress=True)
     documents = pipe.documents
     for verb, ids in (("added", change.added), ("replaced", change.replaced)):
         for doc_id in ids:
-            print(f"{verb}: {document_label(documents[doc_id])}" + (f"  [{doc_id}]" if documents[doc_id].title else ""))
+            shown_id = f"  [{doc_id}]" if documents[doc_id].title else ""
+            print(shown(f"{verb}: {document_label(documents[doc_id])}{shown_id}"))
     if change.unchanged:
         print(f"unchanged: {len(change.unchanged)} document(s), nothing embedded")
     if report.unchanged:
         print(f"feed entries already indexed and unchanged: {len(report.unchanged)} (not fetched again)")
     for note in dict.fromkeys([*change.notes, *report.notes]):
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {shown(note)}", file=sys.stderr)
     index = pipe.index
-    print(f"indexed {len(index.documents)} document(s), {len(index)} sentences, into {settings.index_dir}")
+    print(f"indexed {len(index.documents)} document(s), {len(index)} sentences, into {shown(settings.index_dir)}")
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -160,12 +185,12 @@ def _docs(args: argparse.Namespace) -> int:
     entries = read_manifest(Path(settings.index_dir)).documents
     rows = [{"id": doc_id, **{k: entry.get(k) for k in DOC_FIELDS}} for doc_id, entry in entries.items()]
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(_json(rows))
         return 0
     for row in rows:
         date = short_date(str(row["published"])) if row["published"] else ""
-        print(f"{row['id']}\t{row['title'] or ''}\t{row['outlet'] or ''}\t{date}\t{row['sentences']} sentences")
-    print(f"{len(rows)} document(s) in {settings.index_dir}", file=sys.stderr)
+        print(shown(f"{row['id']}\t{row['title'] or ''}\t{row['outlet'] or ''}\t{date}\t{row['sentences']} sentences"))
+    print(f"{len(rows)} document(s) in {shown(settings.index_dir)}", file=sys.stderr)
     return 0
 
 
@@ -176,8 +201,8 @@ def _remove(args: argparse.Namespace) -> int:
     pipe = Pipeline.load(settings.index_dir, settings=settings)
     change = pipe.remove(args.doc_ids)
     for doc_id in change.removed:
-        print(f"removed: {doc_id}")
-    print(f"{len(pipe.documents)} document(s), {len(pipe.index)} sentences left in {settings.index_dir}")
+        print(f"removed: {shown(doc_id)}")
+    print(f"{len(pipe.documents)} document(s), {len(pipe.index)} sentences left in {shown(settings.index_dir)}")
     return 0
 
 
@@ -206,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except QAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

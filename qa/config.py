@@ -13,6 +13,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qa.errors import ConfigError
 
@@ -80,6 +81,19 @@ def _number(value: object, name: str, env: str, *, whole: bool = False) -> float
     return number
 
 
+def _ollama_parser() -> Any:
+    """The ``ollama`` client's address parser. Importing ``ollama`` builds a default client from
+    ``OLLAMA_HOST``, which raises on an address like ``127.0.0.1:notaport`` before anything can say which
+    setting is wrong; so the variable is set aside while it is imported, and the address parsed here."""
+    saved = os.environ.pop("OLLAMA_HOST", None)
+    try:
+        from ollama._client import _parse_host
+    finally:
+        if saved is not None:
+            os.environ["OLLAMA_HOST"] = saved
+    return _parse_host
+
+
 def _flag(value: object, env: str) -> bool:
     """A yes/no setting: ``1/true/yes/on`` or ``0/false/no/off`` (any case).
 
@@ -102,8 +116,7 @@ def parse_ollama_host(host: str) -> str:
     >>> parse_ollama_host("0.0.0.0"), parse_ollama_host("http://gpu-box")
     ('http://0.0.0.0:11434', 'http://gpu-box:80')
     """
-    from ollama._client import _parse_host  # the client's own parsing, so both mean the same server
-
+    _parse_host = _ollama_parser()  # the client's own parsing, so both mean the same server
     try:
         url = str(_parse_host(host.strip()))
     except ValueError as exc:
@@ -146,6 +159,10 @@ class Settings:
     top_k: int
     max_question_chars: int
     max_file_bytes: int
+    lock_timeout: float = 600.0  # how long a second writer of one index waits for the first
+    answer_timeout: float = 180.0  # the longest a model may take over one whole answer
+    max_answer_chars: int = 20_000  # the most characters a model may send for one answer
+    allowed_hosts: tuple[str, ...] = ()  # more names the chat may be called by (Host header), e.g. a proxy's
     auth_user: str = "qa"
     auth_password: str = field(default="", repr=False)  # the chat's login (none when empty); never printed
     fetch_timeout: float = 20.0  # seconds for fetching one link, redirects included
@@ -168,6 +185,10 @@ def resolve(
     top_k: int | None = None,
     max_question_chars: int | None = None,
     max_file_mb: float | None = None,
+    lock_timeout: float | None = None,
+    answer_timeout: float | None = None,
+    max_answer_chars: int | None = None,
+    allowed_hosts: str | None = None,
     auth_user: str | None = None,
     auth_password: str | None = None,
     fetch_timeout: float | None = None,
@@ -205,6 +226,13 @@ def resolve(
         max_file_bytes=int(
             _number(_pick(max_file_mb, "QA_MAX_FILE_MB", 10), "max_file_mb", "QA_MAX_FILE_MB") * 1_000_000
         ),
+        lock_timeout=_number(_pick(lock_timeout, "QA_LOCK_TIMEOUT", 600.0), "lock_timeout", "QA_LOCK_TIMEOUT"),
+        answer_timeout=_number(_pick(answer_timeout, "QA_ANSWER_TIMEOUT", 180.0), "answer_timeout",
+                               "QA_ANSWER_TIMEOUT"),
+        max_answer_chars=int(_number(_pick(max_answer_chars, "QA_MAX_ANSWER_CHARS", 20_000), "max_answer_chars",
+                                     "QA_MAX_ANSWER_CHARS", whole=True)),
+        allowed_hosts=tuple(h.strip() for h in str(_pick(allowed_hosts, "QA_ALLOWED_HOSTS", "")).split(",")
+                            if h.strip()),
         auth_user=str(_pick(auth_user, "QA_AUTH_USER", "qa")).strip(),
         auth_password=str(_pick(auth_password, "QA_AUTH_PASSWORD", "")),
         fetch_timeout=_number(_pick(fetch_timeout, "QA_FETCH_TIMEOUT", 20.0), "fetch_timeout", "QA_FETCH_TIMEOUT"),

@@ -108,6 +108,17 @@ class LinkContentTypeError(LinkError):
         )
 
 
+class LinkedFileError(DocumentError):
+    def __init__(self, name: str, target: str = "") -> None:
+        if not target:
+            super().__init__(f"The file {name} is a link; an upload must be the file itself.")
+        else:
+            super().__init__(
+                f"The file {name} is a link to {target}, outside the folder it is in; qa does not follow links "
+                "out of the folders it indexes. Give the file's own path if you mean to index it."
+            )
+
+
 class FileTooLargeError(DocumentError):
     def __init__(self, name: str, size: int, limit: int, *, at_least: bool = False) -> None:
         more = "more than " if at_least else ""
@@ -122,8 +133,9 @@ class IndexError_(QAError):
 
 
 class IndexNotFoundError(IndexError_):
-    def __init__(self, path: str) -> None:
-        super().__init__(f"No index at {path}. Build one with: qa index PATH... --index-dir {path}")
+    def __init__(self, path: str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"No index at {path}{extra}. Build one with: qa index PATH... --index-dir {path}")
 
 
 class IndexMismatchError(IndexError_):
@@ -138,6 +150,21 @@ class IndexCorruptError(IndexError_):
     def __init__(self, path: str, what: str) -> None:
         super().__init__(
             f"The index file {path} is damaged ({what}). Rebuild the index with: qa index PATH... --rebuild"
+        )
+
+
+class IndexWriteError(IndexError_):
+    """The index folder cannot be written: not a folder, not ours, read-only, or out of space."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(f"Cannot write the index at {path}: {what}")
+
+
+class IndexBusyError(IndexError_):
+    def __init__(self, path: str, holder: str, seconds: float) -> None:
+        super().__init__(
+            f"Another qa process{holder} has been writing the index at {path} for more than {seconds:g} s. "
+            "Wait for it to finish and run the command again, or raise QA_LOCK_TIMEOUT."
         )
 
 
@@ -164,6 +191,29 @@ class GenerationTimeoutError(LLMError):
         super().__init__(
             f"Ollama at {host} did not answer within {seconds:g} s. Check that the server is not stuck, "
             "or raise QA_OLLAMA_TIMEOUT."
+        )
+
+
+class AnswerTimeoutError(LLMError):
+    def __init__(self, host: str, seconds: float) -> None:
+        super().__init__(
+            f"Ollama at {host} was still answering after {seconds:g} s, so the answer was stopped. Try again, "
+            "ask a narrower question, or raise QA_ANSWER_TIMEOUT."
+        )
+
+
+class AnswerTooLongError(LLMError):
+    def __init__(self, host: str, limit: int) -> None:
+        super().__init__(
+            f"Ollama at {host} sent more than {limit:,} characters, so the answer was stopped. Try again, or "
+            "raise QA_MAX_ANSWER_CHARS."
+        )
+
+
+class ModelBusyError(LLMError):
+    def __init__(self, slots: int) -> None:
+        super().__init__(
+            f"All {slots} of this chat's model slots are answering other questions. Try again in a moment."
         )
 
 

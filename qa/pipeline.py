@@ -6,6 +6,7 @@ This module only wires the stages; each stage's logic lives in its own package.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -16,11 +17,11 @@ from qa.answer import ExtractiveGenerator, Generator, Selection, fallback_notice
 from qa.cite import build_answer
 from qa.embed import Embedder, make_embedder
 from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError, UnknownDocumentError
-from qa.index import FaissIndex, SentenceIndex, open_index
+from qa.index import FaissIndex, SentenceIndex, latest, open_index, writing
 from qa.ingest import read_documents
 from qa.ingest.dedupe import describe_additions
-from qa.question import HistoryLike, check_history, check_question
-from qa.retrieve import RetrievalConfig, Retriever, standalone_query
+from qa.question import HistoryLike, check_doc_ids, check_history, check_question
+from qa.retrieve import RetrievalConfig, Retriever, evidence, overview, standalone_query
 from qa.types import ABSTAIN_TEXT, Answer, Document, IndexChange, Retrieval
 
 if TYPE_CHECKING:
@@ -71,15 +72,18 @@ class Pipeline:
         """Index documents; with ``index_dir``, update the index there (unchanged documents are reused)."""
         settings = parts.get("settings") or config.resolve()
         embedder = parts.get("embedder") or make_embedder(settings=settings)
-        previous = None
-        if index_dir is not None and not rebuild:
-            try:
-                previous = open_index(Path(index_dir), expect_model=embedder.name)
-            except IndexNotFoundError:
+        if index_dir is None:
+            index = FaissIndex.build(documents, embedder, progress=progress)
+        else:  # read, add and save under the folder's write lock: a concurrent writer's documents stay
+            with writing(index_dir, timeout=settings.lock_timeout, on_wait=_notice if progress else None):
                 previous = None
-        index = FaissIndex.build(documents, embedder, previous=previous, progress=progress)
-        if index_dir is not None:
-            index.save(Path(index_dir))
+                if not rebuild:
+                    try:
+                        previous = open_index(Path(index_dir), expect_model=embedder.name)
+                    except IndexNotFoundError:
+                        previous = None
+                index = FaissIndex.build(documents, embedder, previous=previous, progress=progress)
+                index.save(Path(index_dir))
         parts["settings"], parts["embedder"] = settings, embedder
         return cls(index, index_dir=index_dir, **parts)
 
@@ -145,36 +149,59 @@ class Pipeline:
 
     def add(self, documents: Sequence[Document], *, progress: bool = False) -> IndexChange:
         """Add or update documents; the index on disk is replaced atomically. Says which documents were
-        added, which replaced one of the same id, which were unchanged, and which are near-duplicates."""
+        added, which replaced one of the same id, which were unchanged, and which are near-duplicates.
+
+        With an index on disk, the documents are added to what is there now (under its write lock), so
+        documents another process indexed meanwhile are kept, and seen here from then on.
+        """
         with self._lock:
-            before = self.index.documents
-            change = describe_additions(before, documents)
-            restated = [d for d in documents if d.doc_id in change.unchanged and d != before[d.doc_id]]
-            if not change.added and not change.replaced and not restated:
-                return change  # nothing new: nothing embedded, nothing written
-            # (documents with the same text and new metadata, e.g. a feed entry's revision, embed nothing)
-            index = self.index.with_documents(documents, self.embedder, progress=progress)
-            if self.index_dir is not None:
-                index.save(self.index_dir)
-            self._retriever = self._retriever.with_index(index)
+            if self.index_dir is None:
+                change, index = self._with_added(self.index, documents, progress)
+            else:
+                wait = _notice if progress else None
+                with writing(self.index_dir, timeout=self.settings.lock_timeout, on_wait=wait):
+                    current = latest(self.index, self.index_dir)
+                    change, index = self._with_added(current, documents, progress)
+                    if index is not current:
+                        index.save(self.index_dir)
+            if index is not self.index:
+                self._retriever = self._retriever.with_index(index)
             return change
+
+    def _with_added(
+        self, current: SentenceIndex, documents: Sequence[Document], progress: bool
+    ) -> tuple[IndexChange, SentenceIndex]:
+        """What adding ``documents`` to ``current`` changes, and the index with them (``current`` itself when
+        nothing is new: nothing embedded, nothing written)."""
+        before = current.documents
+        change = describe_additions(before, documents)
+        restated = [d for d in documents if d.doc_id in change.unchanged and d != before[d.doc_id]]
+        if not change.added and not change.replaced and not restated:
+            return change, current
+        # (documents with the same text and new metadata, e.g. a feed entry's revision, embed nothing)
+        return change, current.with_documents(documents, self.embedder, progress=progress)
 
     def remove(self, doc_ids: Sequence[str]) -> IndexChange:
         """Remove documents (nothing is embedded again); the index on disk is replaced atomically, so the
-        previous one stays loadable until the switch. Unknown ids are refused before anything changes."""
+        previous one stays loadable until the switch. Unknown ids are refused before anything changes.
+        With an index on disk, under its write lock and from what is there now, as ``add``."""
+        ids = list(dict.fromkeys(doc_ids))
         with self._lock:
-            self.check_doc_ids(doc_ids)
-            index = self.index.without_documents(list(dict.fromkeys(doc_ids)), self.embedder)
-            if self.index_dir is not None:
-                index.save(self.index_dir)
+            if self.index_dir is None:
+                _check_known(ids, self.index)
+                index = self.index.without_documents(ids, self.embedder)
+            else:
+                with writing(self.index_dir, timeout=self.settings.lock_timeout):
+                    current = latest(self.index, self.index_dir)
+                    _check_known(ids, current)
+                    index = current.without_documents(ids, self.embedder)
+                    index.save(self.index_dir)
             self._retriever = self._retriever.with_index(index)
-            return IndexChange(removed=tuple(dict.fromkeys(doc_ids)))
+            return IndexChange(removed=tuple(ids))
 
     def check_doc_ids(self, doc_ids: Collection[str] | None) -> None:
         """Refuse ids that are not in the index (``qa ask --doc``, ``qa remove``, the chat's filter)."""
-        missing = sorted(set(doc_ids or ()) - set(self.documents))
-        if missing:
-            raise UnknownDocumentError(missing, len(self.documents))
+        _check_known(doc_ids, self.index)
 
     # ----- asking ------------------------------------------------------------------------
 
@@ -183,6 +210,7 @@ class Pipeline:
     ) -> Retrieval:
         """The ranked sentences for a question, best first, and whether they answer it."""
         q = check_question(question, self.settings.max_question_chars)
+        doc_ids = check_doc_ids(doc_ids)
         self.check_doc_ids(doc_ids)
         return self._retriever.search(q, k or self.settings.top_k, doc_ids=doc_ids)
 
@@ -206,16 +234,22 @@ class Pipeline:
         """
         q = check_question(question, self.settings.max_question_chars)
         turns = check_history(history)
+        doc_ids = check_doc_ids(doc_ids)
         self.check_doc_ids(doc_ids)
         selection = self._select(llm)
         retriever = self._retriever  # one snapshot of the index for the whole answer
-        retrieval = retriever.search(standalone_query(q, turns), self.settings.top_k, doc_ids=doc_ids)
+        index = retriever.index
+        if overview.is_overview(q):
+            retrieval = overview.summary(index, doc_ids)
+        else:
+            retrieval = retriever.follow_up(q, standalone_query(q, turns), self.settings.top_k, doc_ids=doc_ids)
         generator, notice = selection.generator, selection.notice
         if retrieval.abstains:
             yield ABSTAIN_TEXT
-            yield build_answer(q, ABSTAIN_TEXT, [], backend=generator.name, notice=notice)
+            yield build_answer(q, ABSTAIN_TEXT, [], backend=generator.name, notice=notice,
+                               related=evidence.related(retrieval), documents=index.documents)
             return
-        hits = retrieval.hits
+        hits = evidence.sources(q, retrieval, index, neighbours=generator.writes_free_text)
         parts: list[str] = []
         try:
             for delta in generator.stream(q, hits, turns):
@@ -248,6 +282,17 @@ class Pipeline:
                 final = item
         assert final is not None
         return final
+
+
+def _check_known(doc_ids: Collection[str] | None, index: SentenceIndex) -> None:
+    missing = sorted(set(doc_ids or ()) - set(index.documents))
+    if missing:
+        raise UnknownDocumentError(missing, len(index.documents))
+
+
+def _notice(message: str) -> None:
+    """Progress notes for a command line (the same stream as the progress bars)."""
+    print(f"note: {message}", file=sys.stderr, flush=True)
 
 
 _default: Pipeline | None = None

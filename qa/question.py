@@ -1,13 +1,17 @@
-"""The one place a question and a conversation history are checked, whoever sends them (CLI, chat, API).
+"""The one place a question, a conversation history and a document filter are checked, whoever sends them
+(CLI, chat, API).
 
 A question is a non-empty string within the configured length. A history is a list of turns, given
 as ``Turn`` objects, ``{"role", "content"}`` dicts (Gradio's format) or ``(user, assistant)`` pairs;
-it is bounded in turns and characters here, at the edge, so no later stage has to be.
+it is bounded in turns and characters here, at the edge, so no later stage has to be. Text must be
+encodable (a lone surrogate, as a command line can produce from bytes that are not UTF-8, is refused).
+Nothing here recurses over what it is given, however deeply nested.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import reprlib
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from qa.errors import EmptyQuestionError, InputError, QuestionTooLongError
@@ -30,12 +34,58 @@ def check_question(question: object, limit: int) -> str:
     Traceback (most recent call last):
     qa.errors.EmptyQuestionError: The question is empty. Type a question about the articles, ...
     """
-    if not isinstance(question, str) or not question.strip():
+    if question is not None and not isinstance(question, str):
+        raise InputError(f"question must be text, not {type(question).__name__}.")
+    if question is None or not question.strip():
         raise EmptyQuestionError()
     q = question.strip()
     if len(q) > limit:
         raise QuestionTooLongError(len(q), limit)
+    _check_text(q, "The question")
     return q
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse text that cannot be encoded (a lone surrogate), naming where it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = f"U+{ord(text[exc.start]):04X}"
+        raise InputError(
+            f"{what} contains a character that is not valid text ({char}, a lone surrogate, at position "
+            f"{exc.start + 1}). Retype it, or save the text as UTF-8."
+        ) from None
+
+
+def check_doc_ids(doc_ids: object) -> list[str] | None:
+    """The document names a question is restricted to (None or empty: all), or an ``InputError`` naming doc_ids.
+
+    >>> check_doc_ids(["a.txt", "a.txt", "b.txt"])
+    ['a.txt', 'b.txt']
+    >>> check_doc_ids("a.txt")
+    Traceback (most recent call last):
+    qa.errors.InputError: doc_ids must be a list of document names, for example ["a.txt"], not a single str.
+    """
+    if doc_ids is None:
+        return None
+    if isinstance(doc_ids, str | bytes):
+        shown = doc_ids if isinstance(doc_ids, str) and len(doc_ids) <= 60 else "file.txt"
+        raise InputError(
+            f'doc_ids must be a list of document names, for example ["{shown}"], not a single {type(doc_ids).__name__}.'
+        )
+    if isinstance(doc_ids, Mapping) or not isinstance(doc_ids, Collection):
+        raise InputError(f'doc_ids must be a list of document names, for example ["file.txt"], not {_kind(doc_ids)}.')
+    names: list[str] = []
+    for i, name in enumerate(doc_ids):
+        if not isinstance(name, str):
+            raise InputError(f"doc_ids[{i}] must be a document name (text), not {_kind(name)}.")
+        _check_text(name, f"doc_ids[{i}]")
+        names.append(name)
+    return list(dict.fromkeys(names)) or None
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def check_history(history: object) -> tuple[Turn, ...]:
@@ -61,6 +111,8 @@ def check_history(history: object) -> tuple[Turn, ...]:
     turns: list[Turn] = []
     for i, item in enumerate(history):
         turns.extend(_turns(item, i))
+        for turn in turns[-2:]:
+            _check_text(turn.content, f"history[{i}]")
     total = sum(len(t.content) for t in turns)
     if total > MAX_HISTORY_CHARS:
         raise InputError(
@@ -89,6 +141,15 @@ def _turns(item: object, i: int) -> list[Turn]:
     raise InputError(f"history[{i}] must be a turn {{\"role\": ..., \"content\": ...}}, got {_short(item)}.")
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+
+
 def _short(value: object) -> str:
-    text = repr(value)
+    """A short description of what was sent: never a recursion through a deeply nested value.
+
+    >>> _short([[[[["deep"]]]]])
+    '[[[[...]]]]'
+    """
+    text = _REPR.repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -52,6 +52,9 @@ class Hit:
     rank: int
     dense: float = 0.0
     lexical: float = 0.0
+    context_for: int = -1  # the rank of the retrieved hit this sentence accompanies (-1: retrieved itself)
+    needed: bool = False  # as context: the hit cannot be understood without it (an answer cites both)
+    article: str = ""  # how its article is named to people ("Title — Outlet, 6 Feb 2018"), when known
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,20 @@ class Citation:
     url: str | None = None
     outlet: str | None = None
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "doc_id": self.doc_id,
+            "sentence": self.text,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+            "title": self.title,
+            "published": self.published,
+            "url": self.url,
+            "outlet": self.outlet,
+        }
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -96,6 +113,7 @@ class Answer:
     backend: str = "extractive"
     notice: str | None = None
     unsupported: list[str] = field(default_factory=list)
+    related: list[Citation] = field(default_factory=list)  # on an abstention: on topic, but not an answer
 
     def to_json(self) -> dict[str, object]:
         """The stable JSON shape printed by ``qa ask --json`` and returned by the UI API."""
@@ -105,21 +123,8 @@ class Answer:
             "backend": self.backend,
             "notice": self.notice,
             "unsupported": list(self.unsupported),
-            "citations": [
-                {
-                    "n": c.n,
-                    "doc_id": c.doc_id,
-                    "sentence": c.text,
-                    "start": c.start,
-                    "end": c.end,
-                    "score": round(c.score, 4),
-                    "title": c.title,
-                    "published": c.published,
-                    "url": c.url,
-                    "outlet": c.outlet,
-                }
-                for c in self.citations
-            ],
+            "citations": [c.to_json() for c in self.citations],
+            "related": [c.to_json() for c in self.related],
         }
 
 

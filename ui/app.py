@@ -8,6 +8,7 @@ No ``from __future__ import annotations`` here: ``gr.api`` reads the ``ask`` fun
 hints at runtime to describe the endpoint.
 """
 
+import dataclasses
 import html
 import logging
 import weakref
@@ -18,19 +19,20 @@ from typing import Any
 import gradio as gr
 
 from qa.errors import ConfigError, QAError
-from qa.ingest import document_label
 from qa.ingest.fetch import fetch_policy
 from qa.pipeline import Pipeline
-from qa.question import check_question
+from qa.question import check_doc_ids, check_question
 from qa.types import Answer
 
 from . import render
 from .api import docs_endpoint
 from .assets import SCROLL_TO_FIRST_CITATION
 from .backend import INFO, picker_update
-from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, stopped
+from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, show_filter, stopped
 from .conversations import ChatTurn, ConversationStore
 from .documents import DocumentHandlers, Panel
+from .names import names_of
+from .slots import RESERVED, ModelSlots
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ DEFAULT_CONCURRENCY = 8  # answers computed at once; the rest wait in the queue
 QUEUE_SIZE = 256  # waiting requests beyond this are refused with "queue full"
 HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
 SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
-RELATED_PASSAGES = 3  # nearest sentences shown under an abstention
 UPLOAD_SUFFIXES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 
 # Gradio sees this default and passes a fresh tracker per call; it also follows the tqdm bar
@@ -53,6 +54,13 @@ _UPLOAD_PROGRESS = gr.Progress(track_tqdm=True)
 _LIMITS: "weakref.WeakKeyDictionary[gr.Blocks, int]" = weakref.WeakKeyDictionary()
 
 
+def _noticed(answer: Answer, notice: str | None) -> Answer:
+    """The answer with one more notice for the user (kept with any it has)."""
+    if not notice:
+        return answer
+    return dataclasses.replace(answer, notice=f"{answer.notice} {notice}" if answer.notice else notice)
+
+
 def _error_message(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, QAError) else "Something went wrong on the server; the log has the details."
 
@@ -60,10 +68,13 @@ def _error_message(exc: BaseException) -> str:
 class ChatHandlers:
     """The event handlers of one app, bound to its pipeline (shared by all sessions)."""
 
-    def __init__(self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, remote: bool = False) -> None:
+    def __init__(
+        self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, remote: bool = False, model_slots: int = 6
+    ) -> None:
         self.pipeline = pipeline
         self.llm = llm
         self.max_file_bytes = max_file_bytes
+        self.slots = ModelSlots(model_slots)
         settings = pipeline.settings
         self.picked_by_default = llm or settings.llm  # what the page's answerer picker shows at first
         self.docs = DocumentHandlers(pipeline, max_file_bytes=max_file_bytes,
@@ -77,16 +88,18 @@ class ChatHandlers:
 
     def doc_filter(self, selected: Collection[str] | None) -> list[str] | None:
         """The documents a question is restricted to; None means all. Unknown ids are an error."""
+        selected = check_doc_ids(selected)
         if not selected:
             return None
         known = self.pipeline.documents
-        missing = [d for d in selected if d not in known]
+        ids = names_of(known).doc_ids(selected)  # the names the chat shows (no server paths), or ids
+        missing = [name for name, d in zip(selected, ids, strict=True) if d not in known]
         if missing:
             raise ConfigError(
                 f"Not in the index: {', '.join(sorted(missing))}. Choose from the document list "
                 f"({len(known)} indexed) or upload the file first."
             )
-        return list(dict.fromkeys(selected))
+        return list(dict.fromkeys(ids))
 
     def refresh_documents(self, selected: list[str] | None = None) -> tuple[Any, str]:
         """Document list and summary, keeping the still-valid part of the user's selection."""
@@ -112,7 +125,7 @@ class ChatHandlers:
         """Stream one answer into the chat, then show its citations in the source panel. ``model``: the
         answerer picked in the page ("auto", "extractive", "ollama:NAME"); the app's own when None or unchanged
         (so a pipeline built with its own generator keeps it until the user picks another)."""
-        llm = model if model and model != self.picked_by_default else self.llm
+        wanted = model if model and model != self.picked_by_default else self.llm
         turns = list(turns or [])
         hint = hint_due(turns)
         try:
@@ -142,14 +155,15 @@ class ChatHandlers:
         final: Answer | None = None
         try:
             doc_ids = self.doc_filter(selected)
-            for item in self.pipeline.stream(q, history, llm=llm, doc_ids=doc_ids):
-                if isinstance(item, Answer):
-                    final = item
-                    continue
-                text += item
-                reply["content"] = text  # what "Stop" keeps
-                reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
-                yield gr.update(), chat_messages(turns), turns, gr.update(), gr.update()
+            with self.slots.choose(self.pipeline, wanted) as (llm, notice):
+                for item in self.pipeline.stream(q, history, llm=llm, doc_ids=doc_ids):
+                    if isinstance(item, Answer):
+                        final = _noticed(item, notice)
+                        continue
+                    text += item
+                    reply["content"] = text  # what "Stop" keeps
+                    reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
+                    yield gr.update(), chat_messages(turns), turns, gr.update(), gr.update()
         except Exception as exc:
             if not isinstance(exc, QAError):
                 log.exception("answering %r failed", q[:200])
@@ -161,19 +175,13 @@ class ChatHandlers:
             return
         if final is None:  # the pipeline always ends with an Answer; be safe anyway
             final = Answer(question=q, text=text, abstained=False)
+        names = names_of(self.pipeline.documents)
+        final = names.answer(final)  # citations name documents as the chat does: never by a server path
         reply["content"] = final.text
-        reply["display"] = render.message_markdown(final, self.related(final, doc_ids))
+        reply["display"] = render.message_markdown(final)
         reply["answer"] = final
-        sources = render.render_sources(self.pipeline.documents, final)
+        sources = render.render_sources(names.documents, final)
         yield gr.update(), chat_messages(turns), turns, sources, render.status_html(final, hint=hint)
-
-    def related(self, answer: Answer, doc_ids: list[str] | None) -> list[tuple[str, str]]:
-        """For an abstention: the nearest sentences and their documents, shown folded as "related passages"."""
-        if not answer.abstained:
-            return []
-        docs = self.pipeline.documents
-        hits = self.pipeline.retrieve(answer.question, RELATED_PASSAGES, doc_ids=doc_ids).hits
-        return [(h.sentence.text, document_label(docs[h.sentence.doc_id])) for h in hits if h.sentence.doc_id in docs]
 
     def show_message_sources(self, turns: list[ChatTurn] | None, evt: gr.SelectData) -> tuple[Any, Any]:
         """Clicking an earlier answer shows that answer's sources again."""
@@ -183,19 +191,22 @@ class ChatHandlers:
         answer = turns[index]["answer"]
         if answer is None:
             return gr.update(), gr.update()
-        return render.render_sources(self.pipeline.documents, answer), render.status_html(answer, hint=False)
+        return (render.render_sources(names_of(self.pipeline.documents).documents, answer),
+                render.status_html(answer, hint=False))
 
     def ask(
         self, question: str, doc_ids: list[str] | None = None, history: list[dict[str, str]] | None = None
     ) -> dict[str, Any]:
         """Answer one question about the indexed articles; errors come back as the message to show."""
         try:
-            answer = self.pipeline.ask(question, history, llm=self.llm, doc_ids=self.doc_filter(doc_ids))
+            with self.slots.choose(self.pipeline, self.llm) as (llm, notice):
+                answer = _noticed(self.pipeline.ask(question, history, llm=llm, doc_ids=self.doc_filter(doc_ids)),
+                                  notice)
         except Exception as exc:
             if not isinstance(exc, QAError):
                 log.exception("API ask failed")
             raise gr.Error(html.escape(_error_message(exc), quote=False), print_exception=False) from exc
-        return answer.to_json()
+        return names_of(self.pipeline.documents).answer(answer).to_json()
 
 
 def _ask_endpoint(handlers: ChatHandlers) -> Callable[..., dict[str, Any]]:
@@ -229,8 +240,9 @@ def build_app(
     ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``).
     ``chats_db``: the SQLite file of saved conversations; None keeps them in memory until the server stops."""
     limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
-    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote)
-    convs = ConversationHandlers(ConversationStore(chats_db), lambda: pipeline.documents)
+    # answers by the model may take all answer slots but RESERVED: those stay free for quick answers
+    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote, model_slots=concurrency_limit - RESERVED)
+    convs = ConversationHandlers(ConversationStore(chats_db), lambda: names_of(pipeline.documents).documents)
     mb = f"{limit / 1e6:g}"
     demo = gr.Blocks(title=title, analytics_enabled=False)
     with demo:
@@ -369,12 +381,8 @@ def build_app(
         conv_title.submit(convs.rename, inputs=[browser, conv, conv_title], outputs=[conv_list], **private)
         delete.click(convs.delete, inputs=[browser, conv], outputs=[*shown, conv_list], **private)
         demo.load(lambda: picker_update(current, pipeline.settings.ollama_host), outputs=[model], **private)
-        def show_filter(selected: list[str] | None) -> tuple[Any, str]:
-            """The chip by the input that says questions are restricted to the ticked documents."""
-            chip = render.filter_chip(pipeline.documents, selected or [])
-            return gr.update(visible=bool(chip)), chip
-
-        doc_filter.change(show_filter, inputs=[doc_filter], outputs=[filter_row, filter_chip], **private)
+        doc_filter.change(lambda selected: show_filter(pipeline.documents, selected), inputs=[doc_filter],
+                          outputs=[filter_row, filter_chip], **private)
         search_all.click(lambda: gr.update(value=[]), outputs=[doc_filter], **private)
         demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private).then(**scroll)
         chatbot.select(

@@ -16,6 +16,7 @@ from qa.types import Document
 
 from . import render
 from .conversations import ChatTurn, ConversationStore, new_browser_id, valid_browser_id
+from .names import names_of
 
 #: The browser's id under this localStorage key (encrypted with the store's secret).
 STORAGE_KEY = "qa-browser"
@@ -51,6 +52,12 @@ def ask_again(turns: list[ChatTurn] | None) -> tuple[str, list[ChatTurn], list[d
     return question, turns[:last], chat_messages(turns[:last])
 
 
+def show_filter(documents: Mapping[str, Document], selected: list[str] | None) -> tuple[Any, str]:
+    """The chip by the input that says questions are restricted to the ticked documents (hidden when none)."""
+    chip = render.filter_chip(names_of(documents).documents, selected or [])  # the list's values are public names
+    return gr.update(visible=bool(chip)), chip
+
+
 def hint_due(turns: Sequence[ChatTurn]) -> bool:
     """True until an answer of this conversation has shown the "start Ollama" hint (once is enough)."""
     return not any(t["answer"] is not None and t["answer"].notice for t in turns)
@@ -76,7 +83,7 @@ class ConversationHandlers:
     def _show(self, conv_id: str | None, turns: list[ChatTurn], title: str = "") -> Opened:
         """The chat, sources and status of a conversation, its last answer's sources shown."""
         for t in turns:  # re-render stored answers, so older conversations read like new ones
-            if t["answer"] is not None and not t["error"] and not t["answer"].abstained:  # (keeps related passages)
+            if t["answer"] is not None and not t["error"]:
                 t["display"] = render.message_markdown(t["answer"])
         last = next((t["answer"] for t in reversed(turns) if t["answer"] is not None), None)
         sources = render.render_sources(self.documents(), last)

@@ -65,18 +65,20 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
 
 def answer_from_json(data: dict[str, Any]) -> Answer:
     """Rebuild an ``Answer`` from ``answer_to_json``'s output (fields added later are ignored)."""
-    citations = [
-        Citation(
-            n=int(c["n"]), doc_id=str(c["doc_id"]), text=str(c["sentence"]), start=int(c["start"]),
-            end=int(c["end"]), score=float(c["score"]), title=c.get("title"), published=c.get("published"),
-            url=c.get("url"), outlet=c.get("outlet"),
-        )
-        for c in data.get("citations", [])
-    ]
     return Answer(
         question=str(data.get("question", "")), text=str(data["answer"]), abstained=bool(data["abstained"]),
-        citations=citations, backend=str(data.get("backend", "extractive")), notice=data.get("notice"),
-        unsupported=[str(u) for u in data.get("unsupported", [])],
+        citations=[_citation(c) for c in data.get("citations", [])], backend=str(data.get("backend", "extractive")),
+        notice=data.get("notice"), unsupported=[str(u) for u in data.get("unsupported", [])],
+        related=[_citation(c) for c in data.get("related", [])],
+    )
+
+
+def _citation(c: dict[str, Any]) -> Citation:
+    """A citation from ``Citation.to_json``'s output."""
+    return Citation(
+        n=int(c["n"]), doc_id=str(c["doc_id"]), text=str(c["sentence"]), start=int(c["start"]), end=int(c["end"]),
+        score=float(c["score"]), title=c.get("title"), published=c.get("published"), url=c.get("url"),
+        outlet=c.get("outlet"),
     )
 
 

@@ -22,6 +22,7 @@ from qa.pipeline import Pipeline
 from qa.types import Document
 
 from . import render
+from .names import names_of
 from .uploads import read_uploads
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,11 @@ class DocumentHandlers:
 
     def choices(self) -> list[tuple[str, str]]:
         """``(label, id)`` pairs for the document list: "Title — Outlet, 6 Feb 2018", by label."""
-        docs = self.pipeline.documents.values()
+        docs = names_of(self.pipeline.documents).documents.values()  # no server path shown
         return sorted(((document_label(d), d.doc_id) for d in docs), key=lambda c: (c[0].lower(), c[1]))
 
     def panel(self, status: str, selected: Sequence[str] | None, pending: list[Document] | None = None) -> Panel:
-        keep = [d for d in (selected or []) if d in self.pipeline.documents]
+        keep = [d for d in (selected or []) if d in names_of(self.pipeline.documents).documents]
         ask = ""
         if pending:
             names = ", ".join(f"<strong>{render.escape(document_label(d))}</strong>" for d in pending)
@@ -89,7 +90,8 @@ class DocumentHandlers:
                 d = by_id[doc_id]
                 lines.append(_ok(f"{verb} <strong>{render.escape(document_label(d))}</strong> "
                                  f"({len(d.text):,} characters)."))
-        lines.extend(_note(n) for n in change.notes)
+        names = names_of(self.pipeline.documents)
+        lines.extend(_note(names.scrub(n)) for n in change.notes)
         return lines
 
     def upload(self, files: list[str] | None, selected: list[str] | None, progress: gr.Progress) -> Panel:
@@ -140,15 +142,16 @@ class DocumentHandlers:
 
     def remove(self, selected: list[str] | None) -> Panel:
         """Remove the ticked documents from the index."""
-        ids = [d for d in selected or [] if d in self.pipeline.documents]
+        names = names_of(self.pipeline.documents)
+        ids = [d for d in names.doc_ids(selected or []) if d in self.pipeline.documents]
         if not ids:
             return self.panel(_error("Tick the documents to remove in the list first."), selected)
         if len(ids) == len(self.pipeline.documents):
             return self.panel(_error("The last document cannot be removed: the index would be empty."), selected)
-        labels = [document_label(self.pipeline.documents[d]) for d in ids]
+        labels = [document_label(names.documents[names.name(d)]) for d in ids]
         try:
             self.pipeline.remove(ids)
         except (QAError, OSError) as exc:
             log.exception("removing failed")
-            return self.panel(_error(f"<strong>Error:</strong> {render.escape(str(exc))}"), selected)
+            return self.panel(_error(f"<strong>Error:</strong> {render.escape(names.scrub(str(exc)))}"), selected)
         return self.panel("".join(_ok(f"Removed <strong>{render.escape(n)}</strong>.") for n in labels), [])

@@ -35,6 +35,9 @@ _DOUBLE_OPEN = re.compile("\u201c\\s*\u201c")
 _DOUBLE_CLOSE = re.compile("\u201d\\s*\u201d")
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>$])")
+#: A web address in an article or a reply; what follows it (a full stop, a closing bracket) is not part of it.
+_URL = re.compile(r"\bhttps?://[^\s<>\"'`\\]+", re.IGNORECASE)
+_URL_TAIL = ".,;:!?'\")]}*_~"
 
 EMPTY_SOURCES_HTML = (
     '<div class="qa-sources qa-empty"><div class="qa-sources-title">Sources</div>'
@@ -48,13 +51,48 @@ def escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def _escape_plain(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def _link(url: str) -> str:
+    """A web address as a link: the address is escaped for HTML, never for Markdown (no stray backslashes),
+    and its text is written with character references so Markdown finds nothing in it to format."""
+    shown = "".join(f"&#{ord(c)};" if c in "\\`*_{}[]()#+-!|~>$" else c for c in html.escape(url, quote=True))
+    return f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer nofollow">{shown}</a>'
+
+
+def _split_url(match: str) -> str:
+    """The address in a match, without the punctuation that ends the sentence around it (a closing bracket
+    stays when the address opened one, as in Wikipedia's addresses)."""
+    url = match
+    while url and url[-1] in _URL_TAIL:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
+
+
 def escape_markdown(text: str) -> str:
-    """Escape text for the chat's Markdown: HTML is neutralised, Markdown syntax shown literally.
+    """Escape text for the chat's Markdown: HTML is neutralised, Markdown syntax shown literally, and web
+    addresses become links that work (escaping them for Markdown left backslashes inside the link).
 
     >>> escape_markdown("<b>$5</b> [x](y)")
     '&lt;b&gt;\\\\$5&lt;/b&gt; \\\\[x\\\\]\\\\(y\\\\)'
+    >>> escape_markdown("See https://example.com/a_b.")  # doctest: +ELLIPSIS
+    'See <a href="https://example.com/a_b" ...>https://example.com/a&#95;b</a>.'
     """
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    parts: list[str] = []
+    last = 0
+    for m in _URL.finditer(text):
+        url = _split_url(m.group())
+        if len(url) <= len("https://"):
+            continue
+        parts.append(_escape_plain(text[last : m.start()]))
+        parts.append(_link(url))
+        last = m.start() + len(url)
+    parts.append(_escape_plain(text[last:]))
+    return "".join(parts)
 
 
 def collapse_quotes(text: str) -> str:
@@ -98,20 +136,27 @@ def references_html(citations: Sequence[Citation], extra: str = "") -> str:
     return f'<div class="qa-refs">{extra}<ul>{items}</ul></div>'
 
 
-def message_markdown(answer: Answer, related: Sequence[tuple[str, str]] = ()) -> str:
+def related_html(related: Sequence[Citation]) -> str:
+    """Passages on the topic that do not answer it, folded (one HTML block: no blank line inside)."""
+    if not related:
+        return ""
+    items = "".join(
+        f'<li><span class="qa-ref-text">{escape(collapse_quotes(chr(0x201c) + c.text + chr(0x201d)))}</span> '
+        f'<span class="qa-ref-doc">\u2014 {escape(label(c.title, c.outlet, c.published, c.doc_id))}</span></li>'
+        for c in related
+    )
+    return (f'<details class="qa-related"><summary>Related passages ({len(related)}), not an answer</summary>'
+            f"<ul>{items}</ul></details>")
+
+
+def message_markdown(answer: Answer) -> str:
     """The whole assistant message for a finished answer: the text, then its compact references; an
-    abstention says so plainly instead of repeating the pipeline's sentence, with the nearest passages
-    (``(sentence, document label)``) folded underneath."""
+    abstention says so plainly instead of repeating the pipeline's sentence, with the related passages
+    folded underneath."""
     if answer.abstained:
-        folded = ""
-        if related:
-            items = "".join(f'<li>{escape(collapse_quotes(chr(0x201c) + text + chr(0x201d)))} <span class="qa-ref-doc">'
-                            f"\u2014 {escape(doc)}</span></li>" for text, doc in related)
-            folded = (f'<details class="qa-related"><summary>Related passages ({len(related)}), not an answer'
-                      f"</summary><ul>{items}</ul></details>")
         return (
             '<div class="qa-abstain"><strong>Not in the articles.</strong> No sentence in the indexed articles '
-            f"answers this. Try other words, or add the article that would.{folded}</div>"
+            f"answers this. Try other words, or add the article that would.{related_html(answer.related)}</div>"
         )
     body = answer_markdown(answer.text)
     copy = '<a class="qa-copy" href="#copy" title="Copy the answer and its references as text">Copy</a>'
@@ -125,6 +170,8 @@ def message_markdown(answer: Answer, related: Sequence[tuple[str, str]] = ()) ->
             '\n\n<div class="qa-unsupported"><div class="qa-refs-title">Not supported by the sources</div>'
             f"<ul>{items}</ul></div>"
         )
+    if answer.related:
+        body += "\n\n" + related_html(answer.related)
     return body
 
 

@@ -1,5 +1,6 @@
 """Serving the chat: loopback by default, a login when a password is configured, and ``qa serve``."""
 
+import ctypes
 import hmac
 import ipaddress
 import socket
@@ -16,9 +17,13 @@ from qa.pipeline import Pipeline
 from .api import ApiArguments
 from .app import build_app, upload_limit
 from .assets import CSS, HEAD
+from .security import Guard
+from .sessions import SESSION_CAPACITY, ForgetFinishedCalls
 
 AUTH_USER_ENV = "QA_AUTH_USER"
 AUTH_PASSWORD_ENV = "QA_AUTH_PASSWORD"
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+MALLOC_ARENAS = 2
 
 
 
@@ -64,6 +69,15 @@ def login_check(settings: config.Settings) -> Callable[[str, str], bool] | None:
     return check
 
 
+def served_names(host: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The names a browser may call the chat by (besides IP addresses and ``localhost``): the listening
+    address, this machine's names when it listens beyond loopback, and ``QA_ALLOWED_HOSTS``."""
+    names = [host, *extra]
+    if not is_loopback(host):
+        names += [socket.gethostname(), socket.getfqdn()]
+    return tuple(n for n in names if n)
+
+
 def launch(
     demo: gr.Blocks,
     *,
@@ -72,8 +86,17 @@ def launch(
     auth: Callable[[str, str], bool] | None = None,
     block: bool = False,
     quiet: bool = True,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> str:
-    """Start the server (sharing off, no telemetry, upload size capped); returns the local URL."""
+    """Start the server (sharing off, no telemetry, upload size capped); returns the local URL.
+
+    The app is built with ``Guard`` (Host check, security headers, same-origin writes, login attempts
+    limited), ``ForgetFinishedCalls`` (raw API calls keep no session) and ``ApiArguments`` (a raw call missing an
+    argument is told which), and Gradio keeps at most
+    ``SESSION_CAPACITY`` sessions.
+    """
+    middleware = [Middleware(Guard, allowed_hosts=served_names(host, allowed_hosts)),
+                  Middleware(ForgetFinishedCalls), Middleware(ApiArguments)]
     _, url, _ = demo.launch(
         server_name=host,
         server_port=port,
@@ -89,7 +112,8 @@ def launch(
         pwa=False,
         enable_monitoring=False,
         footer_links=["api"],
-        app_kwargs={"middleware": [Middleware(ApiArguments)]},
+        app_kwargs={"middleware": middleware},
+        state_session_capacity=SESSION_CAPACITY,
         css=CSS,
         head=HEAD,
         theme=gr.themes.Soft(primary_hue="amber", font=gr.themes.Font("system-ui")),
@@ -97,8 +121,26 @@ def launch(
     return str(url)
 
 
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
+    """Fewer glibc heaps ("arenas") for the server's threads.
+
+    glibc gives threads that allocate at once heaps of their own, up to 8 per core; the chat's 40 worker
+    threads take turns answering, each heap grows to what its thread once needed, and the free memory in them
+    fragments. Measured with 30 clients after a large upload: the server's own memory grew about 20 KB per
+    request with the default, 3 KB with two arenas (Gradio's bounded event log), and was 50 MB smaller.
+    Elsewhere than glibc this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_remote: bool) -> int:
     """``qa serve``: load the index, then serve the chat until interrupted."""
+    limit_malloc_arenas()  # before any thread allocates
     check_host(host, allow_remote)
     settings = config.resolve(index_dir=index_dir, llm=llm)
     if index_dir:
@@ -115,7 +157,7 @@ def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_re
     demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes, remote=not is_loopback(host),
                      chats_db=settings.chats_db)
     try:
-        url = launch(demo, host=host, port=port, auth=auth)
+        url = launch(demo, host=host, port=port, auth=auth, allowed_hosts=settings.allowed_hosts)
     except OSError as exc:
         raise ConfigError(
             f"Cannot listen on {host}:{port}: the port is in use or the address is not on this machine. "

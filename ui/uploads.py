@@ -15,7 +15,8 @@ from qa.errors import DocumentError
 from qa.ingest import read_document
 from qa.types import Document
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+#: Control characters, and the bidirectional controls that make "evil\u202etxt.exe" display as "evilexe.txt".
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def base_name(name: str) -> str:
@@ -27,6 +28,8 @@ def base_name(name: str) -> str:
     'news.txt'
     >>> base_name("..")
     'upload'
+    >>> base_name("report\u202etxt.html")  # a right-to-left override would show it as "reportlmth.txt"
+    'reporttxt.html'
     """
     last = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     last = _UNSAFE.sub("", last).strip()
@@ -40,7 +43,8 @@ def read_upload(path: str | Path, name: str | None, *, max_bytes: int) -> Docume
     it (defaults to the stored file's name). Raises ``DocumentError`` with a user message.
     """
     shown = base_name(name if name is not None else Path(path).name)
-    return read_document(path, max_bytes=max_bytes, name=shown, doc_id=shown, source=f"upload:{shown}")
+    return read_document(path, max_bytes=max_bytes, name=shown, doc_id=shown, source=f"upload:{shown}",
+                         follow_links=False)
 
 
 @dataclass

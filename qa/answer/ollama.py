@@ -15,6 +15,8 @@ from qa.answer.base import Generator
 from qa.answer.prompts import Prompts, defang
 from qa.cite.markers import strip_markers
 from qa.errors import (
+    AnswerTimeoutError,
+    AnswerTooLongError,
     ConfigError,
     GenerationInterruptedError,
     GenerationTimeoutError,
@@ -32,6 +34,8 @@ PROBE_TTL_OK = 30.0  # a UI asks many questions: do not probe before every one
 PROBE_TTL_FAILED = 5.0  # but notice soon when the user starts `ollama serve`
 HISTORY_TURNS = 6
 HISTORY_CHARS = 600  # six turns stay well inside a 2048-token context with the sources
+ANSWER_TIMEOUT = 180.0  # the whole answer, unless the settings say otherwise (QA_ANSWER_TIMEOUT)
+MAX_ANSWER_CHARS = 20_000  # likewise (QA_MAX_ANSWER_CHARS); 512 tokens are about 2,500 characters
 DEFAULT_OPTIONS: Mapping[str, Any] = {"temperature": 0.1, "num_predict": 512}  # a looping model stops
 
 _MAX_CLIENTS = 16
@@ -87,11 +91,15 @@ def _history_messages(history: Sequence[Turn]) -> list[dict[str, str]]:
 
 class ThinkFilter:
     """Drop a leading ``<think>…</think>`` block that reasoning models (qwen3, deepseek-r1) stream
-    as ordinary content on servers that do not separate it; it is not part of the answer.
+    as ordinary content on servers that do not separate it; it is not part of the answer. A block that
+    is never closed was not one: what followed ``<think>`` is the answer, given when the stream ends.
 
     >>> f = ThinkFilter()
     >>> [f.feed(d) for d in ["<thi", "nk>hmm</th", "ink>\\n\\nGallant", " stayed."]]
     ['', '', 'Gallant', ' stayed.']
+    >>> f = ThinkFilter()
+    >>> [f.feed(d) for d in ["<think>", "Gallant stayed."]], f.flush()
+    (['', ''], 'Gallant stayed.')
     """
 
     OPEN, CLOSE = "<think>", "</think>"
@@ -117,17 +125,17 @@ class ThinkFilter:
                 self.state, out, self.buffer = "pass", self.buffer, ""
                 return out
             self.state, self.buffer = "thinking", head[len(self.OPEN) :]
-        end = self.buffer.find(self.CLOSE)
-        if end < 0:
-            self.buffer = self.buffer[-len(self.CLOSE) :]
+        end = self.buffer.find(self.CLOSE, max(0, len(self.buffer) - len(delta) - len(self.CLOSE)))
+        if end < 0:  # kept whole (the stream's length is bounded): it is the answer if no close comes
             return ""
         out, self.buffer = self.buffer[end + len(self.CLOSE) :].lstrip(), ""
         self.state = "pass" if out else "after"
         return out
 
     def flush(self) -> str:
-        """What is still held back when the stream ends (text that only looked like "<think>")."""
-        out = self.buffer if self.state == "start" else ""
+        """What is still held back when the stream ends: text that only looked like "<think>", or what
+        followed a "<think>" that was never closed."""
+        out = self.buffer if self.state == "start" else self.buffer.lstrip() if self.state == "thinking" else ""
         self.buffer = ""
         return out
 
@@ -137,6 +145,9 @@ class OllamaGenerator(Generator):
 
     ``timeout`` bounds every wait for the server (connecting is capped at a few seconds, then
     each read), so a hung server fails with ``GenerationTimeoutError`` rather than hanging the UI.
+    ``answer_timeout`` and ``max_chars`` bound the whole answer: a model that keeps sending (slowly, or
+    without end) is stopped with ``AnswerTimeoutError`` or ``AnswerTooLongError``. The time is checked
+    as each piece arrives, so an answer ends within ``answer_timeout`` plus one read's ``timeout``.
     """
 
     writes_free_text: ClassVar[bool] = True
@@ -149,6 +160,8 @@ class OllamaGenerator(Generator):
         timeout: float,
         prompts: Prompts,
         options: Mapping[str, Any] | None = None,
+        answer_timeout: float = ANSWER_TIMEOUT,
+        max_chars: int = MAX_ANSWER_CHARS,
     ) -> None:
         if not model.strip():
             raise ConfigError("The Ollama model name is empty: use --llm ollama:MODEL or set QA_MODEL.")
@@ -157,6 +170,8 @@ class OllamaGenerator(Generator):
         self.timeout = timeout
         self.prompts = prompts
         self.options = dict(DEFAULT_OPTIONS if options is None else options)
+        self.answer_timeout = answer_timeout
+        self.max_chars = max_chars
 
     @property
     def name(self) -> str:
@@ -263,13 +278,21 @@ class OllamaGenerator(Generator):
         client = _client(self.host, self.timeout, min(self.timeout, CONNECT_TIMEOUT))
         parts: Any = None
         started = False
+        deadline = time.monotonic() + self.answer_timeout
+        received = 0
         try:
             parts = client.chat(model=self.model, messages=messages, stream=True, options=self.options)
             done = False
             thoughts = ThinkFilter()
             for part in parts:
                 started = True
-                content = thoughts.feed(part.message.content or "") if part.message is not None else ""
+                raw = (part.message.content or "") if part.message is not None else ""
+                received += len(raw)
+                if received > self.max_chars:
+                    raise AnswerTooLongError(self.host, self.max_chars)
+                if time.monotonic() > deadline:
+                    raise AnswerTimeoutError(self.host, self.answer_timeout)
+                content = thoughts.feed(raw)
                 if content:
                     yield content
                 if part.done:

@@ -45,6 +45,8 @@ def select_generator(llm: str, settings: Settings) -> Selection:
             host=settings.ollama_host,
             timeout=settings.ollama_timeout,
             prompts=load_prompts(settings.prompts_dir),
+            answer_timeout=settings.answer_timeout,
+            max_chars=settings.max_answer_chars,
         )
         problem = generator.probe()
         if problem is None:
@@ -59,6 +61,8 @@ def select_generator(llm: str, settings: Settings) -> Selection:
             host=settings.ollama_host,
             timeout=settings.ollama_timeout,
             prompts=load_prompts(settings.prompts_dir),
+            answer_timeout=settings.answer_timeout,
+            max_chars=settings.max_answer_chars,
         )
         generator.check()
         return Selection(generator)

@@ -51,11 +51,13 @@ def build_answer(
     embedder: Embedder | None = None,
     check: bool | None = None,
     documents: Mapping[str, Document] | None = None,
+    related: Sequence[Hit] = (),
 ) -> Answer:
     """Check and renumber the generator's markers; ``check`` the claims (default: when an embedder is given).
-    ``documents`` give each citation its document's title, outlet, date and URL."""
+    ``documents`` give each citation its document's title, outlet, date and URL. An abstention carries the
+    ``related`` passages (on topic, but not an answer) so the reader can check for themselves."""
     if not sources or not text.strip():
-        return Answer(question=question, text=ABSTAIN_TEXT, abstained=True, backend=backend, notice=notice)
+        return _abstention(question, backend, notice, related, documents)
     k = len(sources)
     claims: list[Claim] = []
     for start, end in split_claims(text):
@@ -67,7 +69,7 @@ def build_answer(
             is_claim, cited = False, []
         claims.append(Claim(start, end, piece, cited, is_claim))
     if is_abstention(text) and not any(c.cited for c in claims):
-        return Answer(question=question, text=ABSTAIN_TEXT, abstained=True, backend=backend, notice=notice)
+        return _abstention(question, backend, notice, related, documents)
 
     if check if check is not None else embedder is not None:
         final, unsupported = verify(question, claims, sources, embedder)
@@ -86,16 +88,7 @@ def build_answer(
     rewritten, order = renumber(checked_text, range(1, k + 1))
     rewritten = re.sub(r"(\[\d+\])\1+", r"\1", rewritten)
     rewritten = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", rewritten)).strip()
-    citations = []
-    for new_n, old_n in enumerate(order, start=1):
-        hit = sources[old_n - 1]
-        s = hit.sentence
-        doc = documents.get(s.doc_id) if documents is not None else None
-        citations.append(Citation(
-            n=new_n, doc_id=s.doc_id, text=s.text, start=s.start, end=s.end, score=hit.score,
-            title=doc.title if doc else None, published=doc.published if doc else None,
-            url=doc.url if doc else None, outlet=doc.outlet if doc else None,
-        ))
+    citations = [_citation(new_n, sources[old_n - 1], documents) for new_n, old_n in enumerate(order, start=1)]
     return Answer(
         question=question,
         text=rewritten,
@@ -104,4 +97,23 @@ def build_answer(
         backend=backend,
         notice=notice,
         unsupported=unsupported,
+    )
+
+
+def _citation(n: int, hit: Hit, documents: Mapping[str, Document] | None) -> Citation:
+    s = hit.sentence
+    doc = documents.get(s.doc_id) if documents is not None else None
+    return Citation(
+        n=n, doc_id=s.doc_id, text=s.text, start=s.start, end=s.end, score=hit.score,
+        title=doc.title if doc else None, published=doc.published if doc else None,
+        url=doc.url if doc else None, outlet=doc.outlet if doc else None,
+    )
+
+
+def _abstention(
+    question: str, backend: str, notice: str | None, related: Sequence[Hit], documents: Mapping[str, Document] | None
+) -> Answer:
+    return Answer(
+        question=question, text=ABSTAIN_TEXT, abstained=True, backend=backend, notice=notice,
+        related=[_citation(n, hit, documents) for n, hit in enumerate(related, start=1)],
     )

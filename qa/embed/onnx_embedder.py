@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Sequence
@@ -93,6 +94,15 @@ class OnnxEmbedder(Embedder):
             if self._session is not None or self._fallback is not None:
                 return
             directory = self.directory
+            if (directory / "meta.json").is_file():
+                try:
+                    self._open(directory)
+                    return
+                except Exception as exc:  # any failure to open the cached export (a truncated model): redo it
+                    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                    print(f"note: the cached ONNX export in {directory} is damaged ({detail}); exporting it again",
+                          file=sys.stderr)
+                    shutil.rmtree(directory, ignore_errors=True)
             if not (directory / "meta.json").is_file():
                 try:
                     print(f"note: exporting the embedding model {self._name!r} to ONNX in {directory} (once)",

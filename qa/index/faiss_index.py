@@ -1,17 +1,19 @@
 """The embedded default index: FAISS, BM25 and token codes in one folder, with a manifest loading checks.
 
 On disk an index directory holds ``manifest.json`` and one generation of data files named in
-it. A save writes a new generation beside the old one and then atomically replaces the
-manifest, so a crash at any point leaves a complete, loadable index. Nothing is pickled.
+it (and the lock and journal files of ``qa.index.folder``). A save writes a new generation beside
+the old one and then atomically replaces the manifest, so a crash at any point leaves a complete,
+loadable index; it deletes only files a manifest named or it wrote itself. Nothing is pickled.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,13 +22,15 @@ import numpy as np
 from qa.errors import IndexCorruptError, IndexMismatchError
 from qa.index.base import SentenceIndex
 from qa.index.build import plan_rows
-from qa.index.lexical import LexicalIndex, from_saved, saved_arrays
+from qa.index.checks import check_vectors, read_documents_file, sentences_from_spans
+from qa.index.folder import manifest_names, manifest_stamp, reading, writing
+from qa.index.lexical import LexicalIndex
+from qa.index.lexical_io import from_saved, saved_arrays
 from qa.index.manifest import (
     LISTED_FIELDS,
     MANIFEST,
     Manifest,
     content_hash,
-    document_from_row,
     document_row,
     file_hash,
     read_manifest,
@@ -43,9 +47,14 @@ if TYPE_CHECKING:
     from qa.embed import Embedder
 
 MAX_TOKEN_BLOCKS = 32  # more blocks than this (many small additions): a save merges them into one
-GENERATION_PREFIXES = (
-    "documents", "sentences", "vectors", "faiss", "tokencodes", "tokenscales", "tokenspans", "lexical"
-)
+LOAD_TRIES = 3  # a manifest switched while loading: read the new one (readers without a lease)
+
+
+def _npy(array: Any) -> Callable[[Path], None]:
+    def write(p: Path) -> None:
+        np.save(p, np.asarray(array), allow_pickle=False)
+
+    return write
 
 
 class FaissIndex(SentenceIndex):
@@ -176,86 +185,123 @@ class FaissIndex(SentenceIndex):
     def save(self, path: str | Path) -> None:
         """Write a new generation of files, then switch the manifest to it atomically.
 
-        The BM25 arrays are saved too, so loading needs no re-tokenising.
+        Under the folder's write lock; a save that fails (a full disk) deletes what it wrote and says how
+        much room it needs. The files of the replaced generation are deleted once no reader is opening
+        them. The BM25 arrays are saved too, so loading needs no re-tokenising.
         """
         root = Path(path)
-        root.mkdir(parents=True, exist_ok=True)
-        gen = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+        with writing(root) as folder:
+            gen = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+            writes, reused, tokens = self._planned_files(root, gen)
+            tmp = root / f".{MANIFEST}.{gen}.tmp"
+            folder.begin([*writes, tmp.name])
+            try:
+                files: dict[str, dict[str, Any]] = dict(reused)
+                for name, (role, write, _) in writes.items():
+                    p = root / name
+                    write(p)
+                    with p.open("rb") as f:
+                        os.fsync(f.fileno())
+                    files[role] = {"name": name, "bytes": p.stat().st_size, "sha256": file_hash(p)}
+                manifest = self.manifest().to_json()
+                manifest["files"] = files
+                with tmp.open("w", encoding="utf-8") as f:
+                    json.dump(manifest, f, indent=2, ensure_ascii=False)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, root / MANIFEST)
+            except BaseException as exc:
+                folder.abort()
+                if isinstance(exc, OSError | RuntimeError):  # RuntimeError: FAISS could not write its file
+                    failure = exc if isinstance(exc, OSError) else OSError(errno.EIO, str(exc).strip().splitlines()[0])
+                    raise folder.write_failed(failure, sum(size for _, _, size in writes.values())) from exc
+                raise
+            folder.commit()
+        self._saved = (root.resolve(), {info["name"]: info for info in files.values()})
+        if tokens is not None:  # from now on memory-mapped, as a loaded index has them: no copy in memory
+            block_names = [files[f"token_codes_{b}"]["name"] for b in range(len(tokens.blocks))]
+            blocks = [
+                (np.load(root / files[f"token_codes_{b}"]["name"], mmap_mode="r", allow_pickle=False),
+                 np.load(root / files[f"token_scales_{b}"]["name"], mmap_mode="r", allow_pickle=False))
+                for b in range(len(tokens.blocks))
+            ]
+            self.tokens = TokenTable(blocks, tokens.spans, block_names)
+
+    def _planned_files(
+        self, root: Path, gen: str
+    ) -> tuple[dict[str, tuple[str, Callable[[Path], None], int]], dict[str, dict[str, Any]], TokenTable | None]:
+        """What a save writes: ``{file name: (role, writer, bytes)}``, the token blocks already in the folder
+        that it keeps (``{role: file info}``), and the token table it saves."""
         doc_ids = list(self.documents)
         doc_row = {d: i for i, d in enumerate(doc_ids)}
         spans = np.array(
             [(doc_row[s.doc_id], s.n, s.start, s.end) for s in self.sentences], dtype=np.int64
         ).reshape(-1, 4)
-        names = {
-            "documents": f"documents-{gen}.jsonl",
-            "sentences": f"sentences-{gen}.npy",
-            "vectors": f"vectors-{gen}.npy",
-            "faiss": f"faiss-{gen}.index",
+        lines = [
+            json.dumps(document_row(d), ensure_ascii=False) + "\n"
+            for d in self.documents.values()
+        ]
+        lexical = saved_arrays(self.lexical)
+
+        def write_documents(p: Path) -> None:
+            with p.open("w", encoding="utf-8") as f:
+                f.writelines(lines)
+
+        def write_faiss(p: Path) -> None:
+            import faiss
+
+            faiss.write_index(self.index, str(p))
+
+        def write_lexical(p: Path) -> None:
+            savez: Any = np.savez  # numpy's stub types ``**arrays`` as its bool keyword
+            with p.open("wb") as f:
+                savez(f, allow_pickle=False, **lexical)
+
+        writes: dict[str, tuple[str, Callable[[Path], None], int]] = {
+            f"documents-{gen}.jsonl": ("documents", write_documents, sum(len(line.encode()) for line in lines)),
+            f"sentences-{gen}.npy": ("sentences", _npy(spans), spans.nbytes + 128),
+            f"vectors-{gen}.npy": ("vectors", _npy(self.vectors), self.vectors.nbytes + 128),
+            f"faiss-{gen}.index": ("faiss", write_faiss, self.vectors.nbytes + 65_536),
+            f"lexical-{gen}.npz": ("lexical", write_lexical, sum(a.nbytes + 1024 for a in lexical.values())),
         }
-        names["lexical"] = f"lexical-{gen}.npz"
         tokens = self.tokens
         reused: dict[str, dict[str, Any]] = {}  # token blocks already in this directory: kept, not rewritten
         if tokens is not None:
             if tokens.stored > 2 * tokens.referenced + 1_000_000 or len(tokens.blocks) > MAX_TOKEN_BLOCKS:
                 tokens = tokens.packed()  # mostly dead codes, or too many files: merge
             known = self._saved[1] if self._saved is not None and self._saved[0] == root.resolve() else {}
-            names["token_spans"] = f"tokenspans-{gen}.npy"
-            for b, name in enumerate(tokens.names):
-                for kind in ("codes", "scales"):
+            writes[f"tokenspans-{gen}.npy"] = ("token_spans", _npy(tokens.spans), tokens.spans.nbytes + 128)
+            for b, (name, (codes, scales)) in enumerate(zip(tokens.names, tokens.blocks, strict=True)):
+                for kind, array in (("codes", codes), ("scales", scales)):
                     mine = name.replace("tokencodes-", f"token{kind}-") if name else None
                     if mine is not None and mine in known and (root / mine).is_file():
                         reused[f"token_{kind}_{b}"] = known[mine]
                     else:
-                        names[f"token_{kind}_{b}"] = f"token{kind}-{gen}-{b}.npy"
-        with (root / names["documents"]).open("w", encoding="utf-8") as f:
-            for d in self.documents.values():
-                f.write(json.dumps(document_row(d), ensure_ascii=False))
-                f.write("\n")
-        np.save(root / names["sentences"], spans, allow_pickle=False)
-        np.save(root / names["vectors"], self.vectors, allow_pickle=False)
-        import faiss
-
-        faiss.write_index(self.index, str(root / names["faiss"]))
-        savez: Any = np.savez  # numpy's stub types ``**arrays`` as its bool keyword
-        with (root / names["lexical"]).open("wb") as f:
-            savez(f, allow_pickle=False, **saved_arrays(self.lexical))
-        if tokens is not None:
-            np.save(root / names["token_spans"], tokens.spans, allow_pickle=False)
-            for b, (codes, scales) in enumerate(tokens.blocks):
-                if f"token_codes_{b}" in names:
-                    np.save(root / names[f"token_codes_{b}"], np.asarray(codes), allow_pickle=False)
-                if f"token_scales_{b}" in names:
-                    np.save(root / names[f"token_scales_{b}"], np.asarray(scales), allow_pickle=False)
-        files: dict[str, dict[str, Any]] = dict(reused)
-        for role, name in names.items():
-            p = root / name
-            with p.open("rb") as f:
-                os.fsync(f.fileno())
-            files[role] = {"name": name, "bytes": p.stat().st_size, "sha256": file_hash(p)}
-        manifest = self.manifest().to_json()
-        manifest["files"] = files
-        tmp = root / f".{MANIFEST}.{gen}.tmp"
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, root / MANIFEST)
-        self._saved = (root.resolve(), {info["name"]: info for info in files.values()})
-        if tokens is not None:
-            block_names = [files[f"token_codes_{b}"]["name"] for b in range(len(tokens.blocks))]
-            self.tokens = TokenTable(tokens.blocks, tokens.spans, block_names)
-        keep = {info["name"] for info in files.values()} | {MANIFEST}
-        for leftover in root.iterdir():
-            generation_file = leftover.name.split("-", 1)[0] in GENERATION_PREFIXES
-            if leftover.name not in keep and generation_file:
-                leftover.unlink(missing_ok=True)
-            elif leftover.name.startswith(f".{MANIFEST}.") and leftover.name.endswith(".tmp"):
-                leftover.unlink(missing_ok=True)
+                        writes[f"token{kind}-{gen}-{b}.npy"] = (f"token_{kind}_{b}", _npy(array), array.nbytes + 128)
+        return writes, reused, tokens
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, expect_model: str | None = None) -> FaissIndex:
-        """Open the generation the manifest names, checking every file's size and checksum first."""
+        """Open the generation the manifest names, checking every file's size and checksum first.
+
+        The manifest is read once and only the files it names are opened, under a reader's lease (no
+        writer deletes them meanwhile). Without a lease (an index written by an older ``qa``), a file
+        that went missing because a writer switched the manifest meanwhile is not damage: the new
+        manifest is read instead.
+        """
         root = Path(path)
+        for attempt in range(LOAD_TRIES):
+            stamp = manifest_stamp(root)
+            try:
+                with reading(root):
+                    return cls._load_generation(root, expect_model)
+            except IndexCorruptError:
+                if attempt + 1 == LOAD_TRIES or manifest_stamp(root) == stamp:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_generation(cls, root: Path, expect_model: str | None) -> FaissIndex:
         manifest = read_manifest(root)
         if expect_model is not None and manifest.model != expect_model:
             raise IndexMismatchError(
@@ -271,17 +317,16 @@ class FaissIndex(SentenceIndex):
             if not isinstance(info, dict) or "name" not in info:
                 raise IndexCorruptError(str(root / MANIFEST), f"it names no {role} file")
             p = root / Path(str(info["name"])).name  # a manifest cannot point outside its directory
-            if not p.is_file():
-                raise IndexCorruptError(str(p), "the file is missing")
-            if p.stat().st_size != info.get("bytes") or file_hash(p) != info.get("sha256"):
-                raise IndexCorruptError(str(p), "its size or checksum does not match the manifest")
+            try:
+                if not p.is_file():
+                    raise IndexCorruptError(str(p), "the file is missing")
+                if p.stat().st_size != info.get("bytes") or file_hash(p) != info.get("sha256"):
+                    raise IndexCorruptError(str(p), "its size or checksum does not match the manifest")
+            except OSError as exc:
+                raise IndexCorruptError(str(p), f"it cannot be read ({exc.strerror or exc})") from exc
             paths[role] = p
         try:
-            documents = []
-            with paths["documents"].open(encoding="utf-8") as f:
-                for line in f:
-                    row = json.loads(line)
-                    documents.append(document_from_row(row))
+            documents = read_documents_file(paths["documents"])
             spans = np.load(paths["sentences"], allow_pickle=False)
             vectors = np.load(paths["vectors"], allow_pickle=False)
             tokens = None
@@ -299,14 +344,10 @@ class FaissIndex(SentenceIndex):
                     lexical = from_saved({name: npz[name] for name in npz.files}, len(spans))
         except (ValueError, KeyError, OSError) as exc:
             raise IndexCorruptError(str(root), f"could not be read: {exc}") from exc
+        sentences = sentences_from_spans(documents, spans, paths["sentences"])
         if tokens is not None and (len(tokens) != len(spans) or tokens.dim != manifest.dim):
             raise IndexCorruptError(str(paths["token_spans"]), "its shape does not match the manifest")
-        if vectors.ndim != 2 or vectors.shape[1] != manifest.dim or len(vectors) != len(spans):
-            raise IndexCorruptError(str(paths["vectors"]), "its shape does not match the manifest")
-        sentences = [
-            Sentence(doc_id=documents[d].doc_id, n=int(n), start=int(s), end=int(e), text=documents[d].text[s:e])
-            for d, n, s, e in spans.tolist()
-        ]
+        check_vectors(vectors, len(spans), manifest.dim, paths["vectors"])
         import faiss
 
         try:
@@ -327,5 +368,11 @@ class FaissIndex(SentenceIndex):
             tokens=tokens,
             lexical=lexical,
         )
-        store._saved = (root.resolve(), {info["name"]: info for info in manifest.files.values()})
+        store._saved = (root.resolve(), {str(paths[role].name): manifest.files[role] for role in paths})
         return store
+
+    def saved_as(self, path: str | os.PathLike[str]) -> bool:
+        """Whether the index at ``path`` is this one: it was loaded from there or saved there last."""
+        if self._saved is None or self._saved[0] != Path(path).resolve():
+            return False
+        return manifest_names(Path(path)) == set(self._saved[1])

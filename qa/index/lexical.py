@@ -298,6 +298,19 @@ class LexicalIndex:
         np.add.at(out, np.concatenate(rows, dtype=np.intp), w)  # in term order; intp: add.at's fast path
         return out
 
+    def lengths(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Terms (with repeats, stop words excluded) in each of ``rows``.
+
+        >>> LexicalIndex(["The cat sat on the mat.", "Dogs."]).lengths(np.array([1, 0])).tolist()
+        [1, 3]
+        """
+        out = np.zeros(len(rows), dtype=np.int64)
+        for seg in self._segments:
+            mine = (rows >= seg.start) & (rows < seg.start + seg.size)
+            if mine.any():
+                out[mine] = seg.lengths[rows[mine] - seg.start]
+        return out
+
     def term_presence(self, lq: LexicalQuery, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
         """``[i, j]``: does sentence ``rows[i]`` contain term ``j``? Binary search in each term's postings."""
         out = np.zeros((len(rows), len(lq.term_ids)), dtype=np.bool_)
@@ -388,30 +401,3 @@ class LexicalIndex:
 
 _ARRAYS = ("format", "vocab_utf8", "vocab_offsets", "lengths", "segment_sizes", "segment_terms", "terms",
            "term_postings", "rows", "tf")
-
-
-#: What the postings were tokenised with: stored beside them, so a saved index from another tokeniser
-#: (stemmer, stopwords, question words) is rebuilt instead of silently scored with the wrong terms.
-TOKENIZER = "bm25s.tokenize|lower|stopwords-en|PyStemmer-english|v1"
-
-
-def saved_arrays(index: LexicalIndex) -> dict[str, NDArray[Any]]:
-    """``index.to_arrays()`` plus the tokeniser it was built with, for the index directory."""
-    return {**index.to_arrays(), "tokenizer": np.frombuffer(TOKENIZER.encode(), dtype=np.uint8).copy()}
-
-
-def from_saved(arrays: Mapping[str, NDArray[Any]], sentences: int) -> LexicalIndex | None:
-    """The saved index, or None when it was tokenised differently or covers other sentences (rebuild then).
-
-    >>> index = LexicalIndex(["The cat sat.", "Dogs bark."])
-    >>> len(from_saved(saved_arrays(index), 2) or []), from_saved(saved_arrays(index), 3)
-    (2, None)
-    """
-    raw = arrays.get("tokenizer")
-    if raw is None or bytes(np.asarray(raw, dtype=np.uint8)).decode("utf-8", "replace") != TOKENIZER:
-        return None
-    try:
-        index = LexicalIndex.from_arrays(arrays)
-    except ValueError:
-        return None
-    return index if len(index) == sentences else None

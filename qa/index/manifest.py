@@ -85,12 +85,16 @@ class Manifest:
 def read_manifest(root: Path) -> Manifest:
     """Parse and check ``manifest.json``; every failure names the file and how to rebuild."""
     p = root / MANIFEST
+    if root.exists() and not root.is_dir():
+        raise IndexNotFoundError(str(root), "it is a file, not an index folder")
     if not p.is_file():
         raise IndexNotFoundError(str(root))
     try:
         raw = json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise IndexCorruptError(str(p), f"not valid JSON: {exc}") from exc
+    except RecursionError:  # json nests by recursion: a hostile manifest must not crash the reader
+        raise IndexCorruptError(str(p), "its JSON is nested too deeply") from None
     if not isinstance(raw, dict):
         raise IndexCorruptError(str(p), "not a JSON object")
     version = raw.get("format_version")

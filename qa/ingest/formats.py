@@ -44,8 +44,9 @@ class Parsed:
 
 def decode(data: bytes, name: str, charset: str | None = None) -> str:
     """Decode text: the declared charset when there is one, else strict UTF-8 (with or without BOM);
-    binary data is refused, not guessed at. Line endings become ``\\n``."""
-    if b"\x00" in data[:8192]:
+    binary data (a NUL byte anywhere, not only near the start) is refused, not guessed at. Line endings become
+    ``\\n``."""
+    if b"\x00" in data:
         raise UndecodableDocumentError(name)
     encoding = "utf-8-sig"
     if charset:

@@ -14,6 +14,7 @@ from pathlib import Path
 from qa.errors import (
     EmptyDocumentError,
     FileTooLargeError,
+    LinkedFileError,
     MissingFileError,
     UnsupportedFileTypeError,
 )
@@ -31,6 +32,10 @@ from qa.ingest.header import with_header
 from qa.types import Document
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+try:
+    _NOFOLLOW = os.O_NOFOLLOW
+except AttributeError:  # pragma: no cover - Windows: the link check before opening is all there is
+    _NOFOLLOW = 0
 
 __all__ = ["SUPPORTED_SUFFIXES", "decode", "document_from_bytes", "expand_paths", "file_id", "make_document",
            "parse_bytes", "read_document", "read_documents"]
@@ -71,17 +76,36 @@ def document_from_bytes(data: bytes, name: str, *, doc_id: str | None = None, so
     return make_document(doc_id or Path(name).name, parsed, source=source or name, name=name)
 
 
+def _check_link(p: Path, shown: str, follow_links: bool) -> None:
+    """A link is read only when it points into the folder it is in (never, without ``follow_links``)."""
+    if not p.is_symlink():
+        return
+    if not follow_links:
+        raise LinkedFileError(shown)
+    target = p.resolve()
+    if not target.is_relative_to(p.absolute().parent.resolve()):
+        raise LinkedFileError(shown, str(target))
+
+
 def read_document(
-    path: str | Path, *, max_bytes: int, name: str | None = None, doc_id: str | None = None, source: str = ""
+    path: str | Path,
+    *,
+    max_bytes: int,
+    name: str | None = None,
+    doc_id: str | None = None,
+    source: str = "",
+    follow_links: bool = True,
 ) -> Document:
     """Read one file, refusing what cannot be indexed before reading it whole.
 
     ``name`` is what the user calls the file when it is not its path (an upload's name): it picks the
     format and appears in messages. The size is checked before reading and again while reading, so a
-    file that grows in between is refused too.
+    file that grows in between is refused too. A symbolic link is followed only to a file in the link's
+    own folder, and not at all without ``follow_links`` (uploads).
     """
     p = Path(path)
     shown = name if name is not None else str(path)
+    _check_link(p, shown, follow_links)
     if not p.is_file():
         raise MissingFileError(shown)
     if Path(name if name is not None else p.name).suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -89,11 +113,29 @@ def read_document(
     size = p.stat().st_size
     if size > max_bytes:
         raise FileTooLargeError(shown, size, max_bytes)
-    with p.open("rb") as fh:
+    flags = os.O_RDONLY | (0 if follow_links else _NOFOLLOW)
+    with os.fdopen(os.open(p, flags), "rb") as fh:  # without following: a link swapped in meanwhile is refused
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew after the size check
         raise FileTooLargeError(shown, len(data), max_bytes)
     return document_from_bytes(data, name if name is not None else p.name, doc_id=doc_id, source=source or str(p))
+
+
+def _scan(folder: Path) -> list[Path]:
+    """The supported files inside ``folder``, never following a link: a link out of the folder is refused, and
+    a link within it is skipped (what it points to is indexed under its own name)."""
+    root = folder.resolve()
+    found: list[Path] = []
+    for here, dirs, files in os.walk(folder, followlinks=False):
+        for name in [*dirs, *files]:
+            entry = Path(here) / name
+            if entry.is_symlink():
+                target = entry.resolve()
+                if not target.is_relative_to(root):
+                    raise LinkedFileError(str(entry), str(target))
+            elif name in files and entry.suffix.lower() in SUPPORTED_SUFFIXES and entry.is_file():
+                found.append(entry)
+    return sorted(found)
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -102,7 +144,8 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
+            _check_link(p, str(p), True)  # a link to a folder elsewhere is refused as a link to a file is
+            found = _scan(p.resolve() if p.is_symlink() else p)
             if not found:
                 raise EmptyDocumentError(f"{p} (a directory with no {', '.join(SUPPORTED_SUFFIXES)} files)")
             out.extend(found)

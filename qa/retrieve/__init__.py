@@ -13,8 +13,18 @@
 Follow-up questions are made standalone first (``followup``).
 """
 
+from qa.retrieve import evidence, overview
 from qa.retrieve.followup import standalone_query
 from qa.retrieve.retriever import Retriever
 from qa.retrieve.scorer import RetrievalConfig, ScorerWeights, default_weights
 
-__all__ = ["RetrievalConfig", "Retriever", "ScorerWeights", "default_weights", "standalone_query"]
+__all__ = [
+           "RetrievalConfig",
+           "Retriever",
+           "ScorerWeights",
+           "already_quoted",
+           "default_weights",
+           "evidence",
+           "overview",
+           "standalone_query",
+]

@@ -109,6 +109,6 @@ def header_first(
     if sentence is None:
         return None
     top = max((h.score for h in hits), default=0.0)
-    first = Hit(sentence=sentence, score=top + 1.0, rank=0)
+    first = Hit(sentence=sentence, score=top + 5.0, rank=0)  # a clear winner: no runner-up is cited beside it
     rest = [h for h in hits if h.sentence != sentence][: max(len(hits), 1) - 1]
     return (first, *(Hit(h.sentence, h.score, i + 1, h.dense, h.lexical) for i, h in enumerate(rest)))

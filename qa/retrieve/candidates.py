@@ -15,7 +15,7 @@ import numpy as np
 from qa.embed import Embedder
 from qa.index import SentenceIndex
 from qa.index.lexical import LexicalQuery
-from qa.retrieve.features import FEATURES, type_cues
+from qa.retrieve.features import FEATURES, asked_types, focus, is_clutter, offers, type_cues
 from qa.retrieve.rerank import QueryTokens
 
 if TYPE_CHECKING:
@@ -137,9 +137,29 @@ def _features(
     bm25_rank = np.empty(len(rows), dtype=np.float64)
     bm25_rank[np.argsort(-bm25, kind="stable")] = np.arange(len(rows))
 
-    texts = [index.sentences[r].text for r in rows.tolist()]
+    sentences = [index.sentences[r] for r in rows.tolist()]
+    texts = [s.text for s in sentences]
     length = np.log(np.array([max(len(t), 1) for t in texts], dtype=np.float64))
     cues = type_cues(query, texts)
+
+    terms = np.maximum(index.lexical.lengths(rows), 1)
+    novel = np.clip(1.0 - pres.sum(axis=1) / terms, 0.0, 1.0)
+    asking = focus(query)
+    lf = index.lexical.query(asking) if asking != query else lq
+    focus_cov = (index.lexical.term_presence(lf, rows) @ lf.term_idf) / (lf.mass if lf.mass > 0 else 1.0)
+    lead = ~np.isin(lq.term_ids, lf.term_ids)
+    lead_mass = float(lq.term_idf[lead].sum())
+    lead_cov = (pres[:, lead] @ lq.term_idf[lead]) / lead_mass if lead_mass > 0 else np.zeros(len(rows))
+    if asked_types(query):
+        sents = index.sentences
+        offer = offers(query, texts)
+        offer_prev = offers(query, [sents[p].text if p >= 0 else "" for p in prev.tolist()])
+        offer_next = offers(query, [sents[x].text if x >= 0 else "" for x in nxt.tolist()])
+    else:
+        offer = offer_prev = offer_next = np.zeros(len(rows), dtype=np.bool_)
+    clutter = np.array([is_clutter(t) for t in texts], dtype=np.float64)
+    position = np.log1p(np.array([s.n for s in sentences], dtype=np.float64))
+    short = np.array([len(t.split()) < 6 for t in texts], dtype=np.float64)
 
     cols = [
         dense, dense_idf, vp @ q, vn @ q, window,
@@ -147,6 +167,7 @@ def _features(
         coverage, coverage_window,
         np.log1p(dense_rank), np.log1p(bm25_rank), length,
         cues[:, 0], cues[:, 1], cues[:, 2], cues[:, 3],
+        novel, focus_cov, lead_cov, offer, offer_prev, offer_next, clutter, position, short,
     ]
     features = np.ascontiguousarray(np.column_stack(cols), dtype=np.float32)
     pos = np.searchsorted(rows, np.maximum(nxt, 0))

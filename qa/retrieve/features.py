@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,6 +33,15 @@ FEATURES: tuple[str, ...] = (
     "type_time",  # "when/what year…" and the sentence has a year, date or century the question lacks
     "type_person",  # "who…" and the sentence has a capitalised name the question lacks
     "type_place",  # "where…" and the sentence has a capitalised name the question lacks
+    "novel",  # share of the sentence's terms the question lacks: an answer adds information
+    "focus_coverage",  # IDF coverage of the question's asking clause (not its lead-in context)
+    "lead_coverage",  # IDF coverage of the lead-in ("Hurricane Ian hit Florida. How many…?": the first part)
+    "type_offer",  # the sentence offers a new item of an asked type (money, percent, number, time, name, quote)
+    "type_offer_prev",  # … its predecessor does (news names the speaker one sentence away)
+    "type_offer_next",  # … its successor does
+    "clutter",  # page furniture: video teasers, photo credits, a byline or dateline alone
+    "position",  # log(1 + the sentence's position in its document): news leads with the facts
+    "short",  # fewer than six words: headings, captions, fragments
 )
 
 _Q_NUMBER = re.compile(
@@ -98,3 +109,153 @@ def type_cues(question: str, texts: Sequence[str]) -> NDArray[np.float32]:
             out[i, 3] = wants[3] and has_name
     return out
 
+
+
+# ----- richer answer types, the question's focus, clutter ---------------------------------------------
+
+_MONTHS = "january february march april may june july august september october november december"
+_NUMBER_WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand thousands "
+    "million millions billion billions trillion dozen dozens half quarter"
+)
+#: What a sentence can offer, by answer type.
+OFFERS: dict[str, re.Pattern[str]] = {
+    "money": re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s?(?:dollars?|euros?|pounds?|cents?|yuan|yen|rupees?)\b", re.I),
+    "percent": re.compile(r"\b\d[\d,.]*\s?(?:%|percent\b|per cent\b|percentage points?\b)", re.I),
+    "number": re.compile(r"\b\d[\d,.]*\b|\b(?:" + "|".join(_NUMBER_WORDS.split()) + r")\b", re.I),
+    "time": re.compile(
+        r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:" + "|".join(_MONTHS.split()) + r")\b|\b(?:jan|feb|mar|apr|jun|jul|aug|sept?"
+        r"|oct|nov|dec)\.|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow"
+        r"|tonight|decade|century|centuries)\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b\d{1,2}:\d\d\b"
+        r"|\b\d+\s(?:years?|months?|weeks?|days?|hours?)\b",
+        re.I,
+    ),
+    "quote": re.compile(r"[\"“”]|\b(?:said|says|told|wrote|added|stated|tweeted|announced)\b", re.I),
+}
+_ASKS: dict[str, re.Pattern[str]] = {
+    "money": re.compile(
+        r"\bhow much\b|\bwhat (?:was|is|were|are) the (?:cost|price|value|amount|fine|salary|budget|bail|bond|reward"
+        r"|jackpot)|\b(?:cost|price|paid|pay|worth|raised|spent|fine|budget)\b", re.I),
+    "percent": re.compile(r"\bwhat (?:percentage|percent|share|proportion|fraction)|\bpercent", re.I),
+    "number": re.compile(
+        r"\bhow (?:many|much|long|old|far|large|big|tall|high|often|fast|deep|wide|heavy)\b|\bwhat (?:number|amount"
+        r"|size|magnitude|age|rate|score|total|height|speed|temperature|toll|count)\b", re.I),
+    "time": re.compile(
+        r"\bwhen\b|\b(?:what|which|in what|on what) (?:year|years|century|decade|date|day|month|time|period|era|age"
+        r"|season)\b|\bhow long\b", re.I),
+    "person": re.compile(
+        r"\bwho\b|\bwhom\b|\bwhose\b|\bwhich (?:person|man|woman|official|president|leader|senator|lawmaker|minister"
+        r"|analyst|author|actor|actress|player|coach|judge|candidate|mp|ceo|executive|spokesperson|spokesman"
+        r"|spokeswoman|singer|artist|rapper|scientist|expert|doctor|member|journalist|reporter|governor|mayor"
+        r"|politician|director|founder)\b|\bname of the (?:person|man|woman|official|ceo)\b", re.I),
+    "place": re.compile(
+        r"\bwhere\b|\b(?:what|which|in what|in which) (?:country|countries|city|cities|state|states|region|place"
+        r"|location|continent|nation|town|island|county|province|area|capital|neighborhood|district|village"
+        r"|territory)\b", re.I),
+    "name": re.compile(
+        r"\b(?:what|which) (?:is|was|were|are) (?:the )?names?\b|\b(?:what|which) (?:company|companies|organization"
+        r"|group|team|show|film|movie|book|song|brand|agency|network|airline|app|platform|party|species|storm"
+        r"|hurricane|mission|virus|disease|drug|product|ship|event|award|program|law|bill|university|school|website"
+        r"|newspaper|band|title)\b|\bwhich one\b|\bcalled\b|\bnamed\b", re.I),
+    "quote": re.compile(
+        r"\bwhat did .{0,60}\b(?:say|said|tell|write|tweet|post|announce|declare)\b|\bwho said\b|\baccording to\b",
+        re.I),
+}
+ANSWER_TYPES: tuple[str, ...] = tuple(_ASKS)
+_PROPER = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:of|de|the|and|&|van|von|al|bin|la|le)?\s*[A-Z][\w’'.-]*)*")
+_TOKEN = re.compile(r"[\w’'-]+")
+#: Page furniture rather than reporting: video teasers, photo credits, bylines, datelines alone.
+_CLUTTER_ANYWHERE = re.compile(
+    r"JUST WATCHED|Replay More Videos|MUST WATCH|Hide Caption|Getty Images|Click to|Read More\b|Scroll down", re.I
+)
+_CLUTTER_LINE = re.compile(
+    r"(?:Photos?:|Video\b|Sign up\b|Subscribe\b|Watch:|Updated \d|Published \d"
+    r"|By [A-Z][\w.’'-]+(?:\s[A-Z][\w.’'-]+)*,?\s*(?:CNN|Reuters|AP|AFP)?\s*$"
+    r"|\(?(?:CNN|Reuters|AP|AFP)\)?\s*[-—–]*\s*$)",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class TextFacts:
+    """What a sentence offers, found once per sentence text (queries ask about the same sentences again)."""
+
+    offered: dict[str, tuple[str, ...]]  # answer type → the items of that type, lower-cased
+    names: tuple[tuple[str, ...], ...]  # capitalised runs (not a lone sentence-initial word), as lower-cased words
+    clutter: bool
+
+
+@lru_cache(maxsize=1 << 16)
+def facts(text: str) -> TextFacts:
+    offered = {t: tuple(m.group(0).lower().strip() for m in p.finditer(text)) for t, p in OFFERS.items()}
+    names = []
+    for m in _PROPER.finditer(text):
+        name = m.group(0)
+        before = text[max(0, m.start() - 2) : m.start()].strip()
+        if (m.start() == 0 or before in (".", '"', "“")) and " " not in name:
+            continue  # a capital that only starts a sentence is no evidence of a name
+        names.append(tuple(_TOKEN.findall(name.lower())))
+    stripped = text.lstrip()
+    clutter = bool(_CLUTTER_ANYWHERE.search(text) or _CLUTTER_LINE.match(stripped))
+    return TextFacts(offered, tuple(names), clutter)
+
+
+def asked_types(question: str) -> frozenset[str]:
+    """The answer types a question asks for (a "how much" question may want money and a number).
+
+    >>> sorted(asked_types("How much was each man's bond?"))
+    ['money', 'number']
+    >>> sorted(asked_types("Which company announced it?")), sorted(asked_types("Why did it fail?"))
+    (['name'], [])
+    """
+    wanted = {t for t, p in _ASKS.items() if p.search(question)}
+    if "percent" in wanted:
+        wanted.discard("money")
+    return frozenset(wanted)
+
+
+def focus(question: str) -> str:
+    """The clause that asks: news-quiz questions open with context ("Hurricane Ian hit Florida. How many…?").
+
+    >>> focus("Ian hit Florida this week. How many were without power?")
+    'How many were without power?'
+    """
+    parts = [p for p in re.split(r"(?<=[.!?])\s+", question.strip()) if p.strip()]
+    return parts[-1] if parts else question
+
+
+def offers(question: str, texts: Sequence[str]) -> NDArray[np.bool_]:
+    """Per text: does it offer something of a type the question asks for, that the question lacks?
+
+    >>> offers("How many people died?", ["At least 12 people died.", "People died."]).tolist()
+    [True, False]
+    >>> offers("Which company makes it?", ["It is made by Acme Corp in Ohio.", "It is made here."]).tolist()
+    [True, False]
+    """
+    wanted = asked_types(question)
+    out = np.zeros(len(texts), dtype=np.bool_)
+    if not wanted:
+        return out
+    q = question.lower()
+    words = set(_TOKEN.findall(q))
+    typed = [t for t in wanted if t in OFFERS]
+    named = bool(wanted & {"person", "place", "name"})
+    for i, text in enumerate(texts):
+        if not text:
+            continue
+        f = facts(text)
+        found = any(item not in q for t in typed for item in f.offered[t])
+        if not found and named:
+            found = any(not all(w in words for w in name) for name in f.names)
+        out[i] = found
+    return out
+
+
+def is_clutter(text: str) -> bool:
+    """Page furniture (video teasers, captions credits, a byline or dateline on its own line).
+
+    >>> is_clutter("JUST WATCHED"), is_clutter("By Jane Doe, CNN"), is_clutter("The quake hit at dawn.")
+    (True, True, False)
+    """
+    return facts(text).clutter

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from qa.cite.markers import strip_markers
-from qa.types import ABSTAIN_TEXT, Turn
+from qa.types import ABSTAIN_TEXT, Retrieval, Turn
+
+#: In a follow-up, how much the standalone query's ranking counts beside the question's own (``fuse``).
+CONTEXT_WEIGHT = 0.3
 
 _STOP = frozenset(
     """a an the and or but so of to in on at by for with from about as into over after before than then
@@ -19,9 +24,15 @@ _STOP = frozenset(
     i me my we our you your one ones else again other""".split()
 )
 _PERSONAL = frozenset("he she him her his hers".split())
-_SUBSTITUTE = _PERSONAL | frozenset("they them their theirs it its there".split())
+_SUBSTITUTE = _PERSONAL | frozenset("they them their theirs it its there".split())  # replaced by a referent
 _ANAPHORA = frozenset(
     "he she it they him her them his hers its their theirs this that these those there former latter".split()
+)
+#: Capitalised words that are not names of people, places or things a follow-up refers to.
+_NOT_NAMES = frozenset(
+    """january february march april may june july august september october november december monday tuesday
+    wednesday thursday friday saturday sunday mr mrs ms dr sir madam president minister senator governor mayor
+    prime secretary chief former tory labour democrat democratic republican""".split()
 )
 _FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|then|what about|how about|what else)\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z0-9][\w\u2019'.\-]*")
@@ -29,7 +40,8 @@ _MAX_CONTEXT_TERMS = 12
 
 
 def _words(text: str) -> list[str]:
-    return [w.strip(".'\u2019-") for w in _WORD.findall(text)]
+    """Words, with a possessive's "'s" dropped ("Pincher’s" → "Pincher")."""
+    return [re.sub(r"[\u2019']s$", "", w).strip(".'\u2019-") for w in _WORD.findall(text)]
 
 
 def _is_follow_up(question: str) -> bool:
@@ -63,7 +75,7 @@ def _name_runs(text: str) -> list[list[str]]:
         if word.endswith(("\u2019s", "'s")):
             word = word[:-2]
         lowered = word.lower()
-        if word[:1].isupper() and lowered not in _STOP and lowered not in _ANAPHORA:
+        if word[:1].isupper() and lowered not in _STOP and lowered not in _ANAPHORA and lowered not in _NOT_NAMES:
             if not run:
                 run_initial = initial
             run.append(word)
@@ -78,36 +90,114 @@ def _name_runs(text: str) -> list[list[str]]:
     return runs
 
 
-def _referent(pronoun: str, turns: Sequence[tuple[str, str]]) -> str | None:
-    """Whom a pronoun most likely means, looking back from the latest ``(question, answer)`` turn.
+_PLACE_BEFORE = frozenset("in at to from near into across inside outside".split())
+#: A person named after their title: "Defense Minister Yoav Gallant", "spokesman Zabiullah Mujahid".
+_TITLED = re.compile(
+    r"\b(?:[Mm]inister|[Pp]resident|[Gg]overnor|[Ss]enator|[Mm]ayor|[Ss]ecretary|[Ss]pokes(?:man|woman|person)|[Ll]eader"
+    r"|CEO|[Cc]hief|[Dd]irector|[Jj]udge|[Cc]oach|[Ss]peaker|MP|Rep\.|Sen\.|Gov\.|Dr\.|Mr\.|Mrs\.|Ms\.)\s+"
+    r"((?:[A-Z][\w\u2019'-]+\s+){0,2}[A-Z][\w\u2019'-]+)"
+)
+_GROUP = frozenset("they them their theirs".split())
+_THING = frozenset("it its".split())
+#: A definite description pointing back ("that strike", "the company", "the same state", "this man").
+_POINTS_BACK = re.compile(r"\b(?:that|this|these|those|the same)\s+[a-z]+|\bthe (?:company|group|man|woman|city|"
+                          r"country|state|storm|president|official|firm|buyer|seller|team|party|agency|court)\b",
+                          re.IGNORECASE)
 
-    "he"/"she" want a person (two or more capitalised words), answers first: "Who stayed?" is
-    answered by a name. "it"/"they"/"there" want whatever the question was about, questions first.
+
+def _runs_text(runs: Sequence[list[str]]) -> list[str]:
+    return [" ".join(r) for r in runs]
+
+
+def _new_names(answer: str, question: str) -> list[str]:
+    """Names an answer gives that its question did not contain (the answer's own contribution)."""
+    asked = {w.lower() for w in _words(question)}
+    return [" ".join(r) for r in _name_runs(answer) if not all(w.lower() in asked for w in r)]
+
+
+def _place(text: str) -> str | None:
+    """A capitalised run right after "in", "at", "to"…: "in Coeur d'Alene, Idaho" → "Coeur d'Alene"."""
+    tokens = strip_markers(text).split()
+    for k, token in enumerate(tokens[:-1]):
+        if token.lower() in _PLACE_BEFORE:
+            run = []
+            for word in tokens[k + 1 :]:
+                w = word.strip("\u201c\u201d\"'()[],;:!?.")
+                particle = re.match(r"[a-z]{1,3}['\u2019][A-Z]", w)  # d'Alene, l'Aquila
+                if not (w[:1].isupper() or particle) or w.lower() in _STOP:
+                    break
+                run.append(w)
+                if word[-1:] in ",;:.":
+                    break
+            if run:
+                return " ".join(run)
+    return None
+
+
+def _referent(pronoun: str, turns: Sequence[tuple[str, str]]) -> str | None:
+    """What a pronoun most likely means, looking back from the latest ``(question, answer)`` turn.
+
+    "he"/"she" want a person (two or more capitalised words): first a name the answer gave, then one the
+    question named. "there" wants a place. "it"/"they" want what the question was about, then what the
+    answer named.
     """
     for question, answer in reversed(turns):
-        texts = (answer, question) if pronoun in _PERSONAL else (question, answer)
-        for text in texts:
-            runs = _name_runs(text)
-            if pronoun in _PERSONAL:
-                runs = [r[-2:] for r in runs if len(r) >= 2]
-            if runs:
-                return " ".join(runs[0])
+        if pronoun == "there":
+            place = _place(question) or _place(answer)
+            if place:
+                return place
+            continue
+        if pronoun in _PERSONAL:  # only an unambiguous person: one titled or two-word name the answer gave
+            asked = question.lower()
+            titled = list(dict.fromkeys(m.group(1) for m in _TITLED.finditer(answer)
+                                        if m.group(1).lower() not in asked))
+            if len(titled) == 1:
+                return " ".join(titled[0].split()[-2:])
+            for names in (_new_names(answer, question), _runs_text(_name_runs(question))):
+                people = list(dict.fromkeys(" ".join(n.split()[-2:]) for n in names if len(n.split()) >= 2))
+                if len(people) == 1:
+                    return people[0]
+                if people:
+                    return None
+            continue
+        names = _runs_text(_name_runs(question)) or _new_names(answer, question)
+        if names:
+            return names[0]
     return None
+
+
+def _topic(turns: Sequence[tuple[str, str]], previous: str | None, question: str) -> list[str]:
+    """The conversation's entities a follow-up carries: the latest question's names (as made standalone),
+    and, for a definite description ("that man", "the company"), the names the latest answer gave."""
+    latest_q, latest_a = turns[-1]
+    seen = {w.lower() for w in _words(question)}
+    if not any(w not in _STOP and w not in _ANAPHORA for w in seen):  # "Why?", "When?": the topic is all of it
+        return [w for w in _words(previous or latest_q) if w.lower() not in _STOP and w.lower() not in _ANAPHORA
+                and w.lower() not in seen]
+    names = _runs_text(_name_runs(latest_q))[:3]
+    if _POINTS_BACK.search(question) or any(w in _PERSONAL for w in seen):
+        names += _new_names(latest_a, latest_q)[:2]
+    out: list[str] = []
+    for name in names:
+        if not all(w.lower() in seen for w in _words(name)):
+            out.append(name)
+            seen.update(w.lower() for w in _words(name))
+    return out
 
 
 def standalone_query(question: str, history: Sequence[Turn]) -> str:
     """Rewrite a follow-up into a retrieval query that stands alone; other questions pass unchanged.
 
-    A follow-up has a pronoun, a leading "and"/"what about", or no content word. A pronoun is
-    replaced by whom it most likely means (see ``_referent``: the latest turn that names someone
-    or something); when none is found, the previous question's key words (itself made standalone)
-    are appended instead. Deterministic and cheap: no model involved, no recursion over the history.
+    A follow-up has a pronoun, a leading "and"/"what about", a definite description pointing back, or no
+    content word. A pronoun is replaced by what it most likely means (``_referent``); the names of the
+    conversation's topic (the latest question's, made standalone in its own turn) are appended, and the
+    names the latest answer gave when the question points back at them. The previous answer's sentence
+    itself is never added: a follow-up asks something new. Deterministic and cheap, no model, no
+    recursion over the history.
 
     >>> h = [Turn("user", "Who stayed in Washington?"), Turn("assistant", "Minister Yoav Gallant stayed. [1]")]
     >>> standalone_query("And what did he reject?", h)
-    'And what did Yoav Gallant reject?'
-    >>> standalone_query("Why?", h)
-    'Why? stayed Washington'
+    'And what did Yoav Gallant reject? Washington'
     >>> standalone_query("Where is Rafah?", h)
     'Where is Rafah?'
     """
@@ -127,30 +217,38 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
 
 def _rewrite(question: str, turns: Sequence[tuple[str, str]], previous: str | None) -> str:
     """``question`` made standalone given the earlier ``turns`` and the standalone form of the last one."""
-    if not turns or previous is None or not _is_follow_up(question):
+    if not turns or not (_is_follow_up(question) or _POINTS_BACK.search(question)):
         return question
-    substituted = False
 
     def replace(match: re.Match[str]) -> str:
-        nonlocal substituted
-        referent = _referent(match.group(0).lower(), turns)
+        word = match.group(0)
+        referent = _referent(word.lower(), turns)
         if referent is None:
-            return match.group(0)
-        substituted = True
-        return referent
+            return word
+        possessive = word.lower() in ("his", "hers", "its", "their", "theirs")
+        return f"{referent}\u2019s" if possessive else referent
 
     rewritten = re.sub(r"\b(" + "|".join(sorted(_SUBSTITUTE)) + r")\b", replace, question, flags=re.IGNORECASE)
-    if substituted:
-        return rewritten
-    seen = {w.lower() for w in _words(question)}
-    terms: list[str] = []
-    for term in _words(previous):
-        if term and term.lower() not in _STOP and term.lower() not in _ANAPHORA and term.lower() not in seen:
-            seen.add(term.lower())
-            terms.append(term)
-    if not terms:
-        return question
-    return f"{question} {' '.join(terms[:_MAX_CONTEXT_TERMS])}"
+    topic = _topic(turns, previous, rewritten)[:_MAX_CONTEXT_TERMS]
+    return f"{rewritten} {' '.join(topic)}" if topic else rewritten
+
+
+def fuse(alone: Retrieval, rewritten: Retrieval, k: int, weight: float = CONTEXT_WEIGHT) -> Retrieval:
+    """A follow-up's own words decide, the conversation's context helps: each sentence scores its score for
+    the question as asked plus ``weight`` times its score for the standalone query (a sentence missing
+    from one list gets that list's lowest score minus one), rescaled to the first list's units.
+    The confidence is the better of the two."""
+    table: dict[tuple[str, int], list[Any]] = {}
+    for which, found in enumerate((alone, rewritten)):
+        for h in found.hits:
+            table.setdefault((h.sentence.doc_id, h.sentence.n), [h, None, None])[1 + which] = h.score
+    floor = [min((h.score for h in found.hits), default=0.0) - 1.0 for found in (alone, rewritten)]
+    scored = [(h, ((a if a is not None else floor[0]) + weight * (b if b is not None else floor[1])) / (1 + weight))
+              for h, a, b in table.values()]
+    scored.sort(key=lambda t: -t[1])
+    hits = tuple(replace(h, score=score, rank=i) for i, (h, score) in enumerate(scored[:k]))
+    best = alone if alone.confidence - alone.threshold >= rewritten.confidence - rewritten.threshold else rewritten
+    return Retrieval(query=rewritten.query, hits=hits, confidence=best.confidence, threshold=best.threshold)
 
 
 def is_abstention_text(text: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -10,10 +10,12 @@ import numpy as np
 from qa.embed import Embedder
 from qa.index import SentenceIndex
 from qa.retrieve.about import header_first
+from qa.retrieve.answerability import probe
 from qa.retrieve.candidates import Candidates, gather, neighbours
 from qa.retrieve.features import FEATURES
+from qa.retrieve.followup import fuse
 from qa.retrieve.rerank import QueryTokens, TokenCache, late_score, token_weights
-from qa.retrieve.scorer import LATE_FEATURES, Ranking, RetrievalConfig, evidence, linear, rank, rerank_set
+from qa.retrieve.scorer import LATE_FEATURES, Probe, Ranking, RetrievalConfig, evidence, linear, rank, rerank_set
 from qa.types import Hit, Retrieval
 
 if TYPE_CHECKING:
@@ -73,12 +75,7 @@ class Retriever:
         rows = cand.rows[selected]
         prev, nxt = neighbours(self.index, rows)
         need = sorted({int(r) for r in rows} | {int(p) for p in prev if p >= 0} | {int(p) for p in nxt if p >= 0})
-        stored = self.index.tokens
-        if stored is not None:  # computed at index time: a gather, no model run
-            toks = dict(zip(need, stored.get(need), strict=True))
-        else:
-            texts = [self.index.sentences[r].text for r in need]
-            toks = dict(zip(need, self.tokens.get(texts), strict=True))
+        toks = dict(zip(need, self.sentence_tokens(need), strict=True))
         out = np.zeros((len(rows), len(LATE_FEATURES)), dtype=np.float32)
         for i, (r, p, x) in enumerate(zip(rows.tolist(), prev.tolist(), nxt.tolist(), strict=True)):
             own = toks[r]
@@ -88,11 +85,24 @@ class Retriever:
             out[i, 3] = late_score(qt, toks[p]) if p >= 0 else 0.0
         return out
 
-    def rank(self, cand: Candidates) -> Ranking:
+    def sentence_tokens(self, rows: Sequence[int]) -> list[NDArray[np.float32]]:
+        """Unit token vectors of index rows: stored at index time (a gather), else encoded (cached)."""
+        stored = self.index.tokens
+        if stored is not None:
+            return stored.get(rows)
+        assert self.tokens is not None
+        return self.tokens.get([self.index.sentences[r].text for r in rows])
+
+    def probe(self, query: str, cand: Candidates) -> Probe:
+        """``PROBE_FEATURES`` of a candidate position, for ``rank``'s abstention evidence."""
+        tokens = self.sentence_tokens if self.tokens is not None else None
+        return lambda top: probe(query, cand, top, self.index, tokens)
+
+    def rank(self, cand: Candidates, query: str) -> Ranking:
         """Stage 1, then the rerank when token embeddings are available."""
         if not len(cand):
             return Ranking(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 0.0, 1.0, False,
-                           evidence(cand, 0.0, 0.0))
+                           evidence(cand, np.zeros(0, dtype=np.float32), 0.0, None))
         w = self.weights
         selected = None
         late = None
@@ -100,7 +110,17 @@ class Retriever:
             cfg = self.config
             selected = rerank_set(linear(cand.features, w.stage1), cand.next_index, cfg.rerank_top, cfg.rerank_next)
             late = self.late_features(cand, selected)
-        return rank(cand, w, late, selected)
+        return rank(cand, w, late, selected, self.probe(query, cand))
+
+    def follow_up(
+        self, question: str, standalone: str, k: int, *, doc_ids: Collection[str] | None = None
+    ) -> Retrieval:
+        """A follow-up: the question as asked and its standalone form, each ranked ``2k`` deep and fused
+        (``qa.retrieve.followup.fuse``): the question's own words decide, the conversation's names help."""
+        if standalone == question:
+            return self.search(question, k, doc_ids=doc_ids)
+        alone = self.search(question, 2 * k, doc_ids=doc_ids)
+        return fuse(alone, self.search(standalone, 2 * k, doc_ids=doc_ids), k)
 
     def search(self, query: str, k: int = 10, *, doc_ids: Collection[str] | None = None) -> Retrieval:
         """The top ``k`` sentences, best first (optionally only from ``doc_ids``), and the confidence
@@ -117,7 +137,7 @@ class Retriever:
                          threshold=found.threshold)
 
     def _ranked(self, query: str, cand: Candidates, k: int) -> Retrieval:
-        ranking = self.rank(cand)
+        ranking = self.rank(cand, query)
         dense_col, bm25_col = FEATURES.index("dense"), FEATURES.index("bm25")
         hits = tuple(
             Hit(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.errors import ConfigError
+from qa.retrieve.answerability import PROBE_FEATURES
 from qa.retrieve.features import FEATURES
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ ABSTAIN_FEATURES: tuple[str, ...] = (
     "coverage_window_max",  # best IDF coverage of any window
     "corpus_coverage",  # share of the question's IDF mass whose terms occur anywhere in the corpus
     "late_max",  # best late-interaction score (0 without the rerank)
+    "margin",  # the best score minus the runner-up's: a clear winner is more likely an answer
+    *PROBE_FEATURES,  # the top passage's own evidence (``qa.retrieve.answerability``)
 )
 
 
@@ -191,25 +194,35 @@ def rerank_set(stage1: NDArray[np.float32], next_index: NDArray[np.int64], top: 
     return np.array(chosen, dtype=np.int64)
 
 
-def evidence(cand: Candidates, top_score: float, late_max: float) -> NDArray[np.float64]:
-    """Query-level evidence in the order of ``ABSTAIN_FEATURES``."""
+_LATE_PROBES = np.array([name.startswith("late_") for name in PROBE_FEATURES])
+
+#: Asks for the ``PROBE_FEATURES`` of the candidate at a position (the top one, once ranked).
+Probe = Callable[[int], "NDArray[np.float64]"]
+
+
+def evidence(
+    cand: Candidates, scores: NDArray[np.float32], late_max: float, probed: NDArray[np.float64] | None
+) -> NDArray[np.float64]:
+    """Query-level evidence in the order of ``ABSTAIN_FEATURES`` (``scores`` best first)."""
+    extra = probed if probed is not None else np.zeros(len(PROBE_FEATURES), dtype=np.float64)
     if not len(cand):
-        return np.array([0.0] * (len(ABSTAIN_FEATURES) - 2) + [cand.corpus_coverage, 0.0], dtype=np.float64)
+        head = [0.0] * 6 + [cand.corpus_coverage, 0.0, 0.0]
+        return np.concatenate([np.array(head, dtype=np.float64), extra])
     f = cand.features
     col = FEATURES.index
-    return np.array(
-        [
-            top_score,
-            float(f[:, col("dense")].max()),
-            float(f[:, col("dense_idf")].max()),
-            float(f[:, col("window")].max()),
-            float(f[:, col("coverage")].max()),
-            float(f[:, col("coverage_window")].max()),
-            cand.corpus_coverage,
-            late_max,
-        ],
-        dtype=np.float64,
-    )
+    margin = float(scores[0] - scores[1]) if len(scores) > 1 else 1.0
+    head = [
+        float(scores[0]),
+        float(f[:, col("dense")].max()),
+        float(f[:, col("dense_idf")].max()),
+        float(f[:, col("window")].max()),
+        float(f[:, col("coverage")].max()),
+        float(f[:, col("coverage_window")].max()),
+        cand.corpus_coverage,
+        late_max,
+        margin,
+    ]
+    return np.concatenate([np.array(head, dtype=np.float64), extra])
 
 
 @dataclass(frozen=True)
@@ -233,17 +246,22 @@ def rank(
     weights: ScorerWeights,
     late: NDArray[np.float32] | None,
     selected: NDArray[np.int64] | None,
+    probe: Probe | None = None,
 ) -> Ranking:
-    """Order candidates: the reranked set by its late-interaction score, then the rest by stage 1.
+    """Order candidates: the reranked set by its late-interaction score, then the rest by stage 1;
+    then decide, from query-level evidence and ``probe`` of the top candidate, whether they answer.
 
     ``late`` holds ``LATE_FEATURES`` for the positions in ``selected``; without them stage 1 decides.
-    Shared by ``Retriever.search`` and ``qa.eval``, so the harness measures exactly what ships.
+    Shared by ``Retriever.search`` and ``qa eval``, so the harness measures exactly what ships.
     """
     s1 = linear(cand.features, weights.stage1)
     if late is None or selected is None or not len(selected):
         order = np.argsort(-s1, kind="stable")
         model = weights.abstain_stage1
-        ev = evidence(cand, float(s1.max()) if len(s1) else 0.0, 0.0)
+        probed = probe(int(order[0])) if probe is not None and len(order) else None
+        if probed is not None:  # stage 1 alone decides without token embeddings: its model never sees them
+            probed = np.where(_LATE_PROBES, 0.0, probed)
+        ev = evidence(cand, s1[order], 0.0, probed)
         return Ranking(order, s1[order], model.confidence(ev), model.below, False, ev)
     x = np.hstack([cand.features[selected], late])
     s2 = linear(x, weights.rerank)
@@ -255,7 +273,7 @@ def rank(
     rest = rest[np.argsort(-s1[rest], kind="stable")]
     # scores stay decreasing: the rest continue below the reranked head, spaced as in stage 1
     tail = (float(s2[top[-1]]) - 1.0 - (float(s1[rest[0]]) - s1[rest])) if len(rest) else np.zeros(0)
-    ev = evidence(cand, float(s2.max()), float(late[:, 0].max()))
+    ev = evidence(cand, s2[top], float(late[:, 0].max()), probe(int(head[0])) if probe is not None else None)
     return Ranking(
         np.concatenate([head, rest]).astype(np.int64),
         np.concatenate([s2[top], np.asarray(tail, dtype=np.float32)]).astype(np.float32),

@@ -27,7 +27,7 @@ def test_ask_json_from_a_fresh_process(tmp_path: Path) -> None:
     proc = run_qa("ask", "--json", "--llm", "extractive", GALLANT_Q, env=env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"answer", "abstained", "backend", "notice", "unsupported", "citations"}
+    assert set(out) == {"answer", "abstained", "backend", "notice", "unsupported", "citations", "related"}
     assert out["abstained"] is False and out["backend"] == "extractive" and out["notice"] is None
     first = out["citations"][0]
     assert set(first) == {"n", "doc_id", "sentence", "start", "end", "score", "title", "published", "url", "outlet"}

@@ -21,6 +21,7 @@ from helpers.data import ROOT
 from helpers.faults import fingerprint, make_state
 
 from qa.index import FaissIndex
+from qa.index.folder import SERVICE_FILES
 from qa.index.manifest import MANIFEST
 
 TESTS = ROOT / "tests"
@@ -41,7 +42,7 @@ def _named(root: Path) -> set[str]:
 
 def _stray(root: Path) -> set[str]:
     """Files of a generation the manifest does not name: what an interrupted save leaves behind."""
-    return {p.name for p in root.iterdir()} - _named(root)
+    return {p.name for p in root.iterdir()} - _named(root) - SERVICE_FILES
 
 
 def _write_corpus(folder: Path, prefix: str, n_docs: int, sentences_per_doc: int) -> None:
@@ -119,14 +120,17 @@ def test_a_save_that_fails_partway_keeps_the_previous_index(
     tmp_path: Path, states: tuple[list[Path], list[str]]
 ) -> None:
     """A save that runs out of room (the file size limit of its process, as on a full disk) fails with an
-    error, and the folder still holds the previous index, whole."""
+    error that says how much room it needs, deletes what it wrote, and the folder still holds the previous
+    index, whole."""
     sources, prints = states
     target = tmp_path / "ix"
     FaissIndex.load(sources[1]).save(target)
     child = _child("save-limited", str(sources[2]), str(target), str(2_000_000), stdout=subprocess.DEVNULL)
     _, err = child.communicate(timeout=120)
-    assert child.returncode != 0 and err.rstrip().splitlines()[-1].startswith("OSError"), err
-    assert _stray(target), "the failed save had started writing its generation"
+    last = err.rstrip().splitlines()[-1]
+    assert child.returncode != 0 and last.startswith("qa.errors.IndexWriteError: Cannot write the index"), err
+    assert "Saving it needs about" in last and "MB of free space" in last
+    assert _stray(target) == set(), "the failed save deletes the files it had written"
     assert fingerprint(FaissIndex.load(target)) == prints[1]
     FaissIndex.load(sources[2]).save(target)
     assert _stray(target) == set() and fingerprint(FaissIndex.load(target)) == prints[2]
@@ -171,5 +175,5 @@ def test_kill_9_during_qa_index_keeps_previous_index(tmp_path: Path) -> None:
     subprocess.run(_index_cmd([big], ix), check=True, capture_output=True, timeout=300)
     final = FaissIndex.load(ix)
     assert len(final.documents) == 22
-    assert {p.name.split("-")[0] for p in ix.iterdir()} == GENERATION_FILES | {MANIFEST}
+    assert {p.name.split("-")[0] for p in ix.iterdir() if p.name not in SERVICE_FILES} == GENERATION_FILES | {MANIFEST}
     assert _stray(ix) == set()  # no half-written generation is left

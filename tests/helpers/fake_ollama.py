@@ -5,7 +5,8 @@ It speaks what the official client uses: ``GET /api/tags``, ``GET /api/version``
 ``"stream": false``), with Ollama's error bodies (``{"error": "..."}``, 404 for a missing model).
 Failure modes: ``disconnect`` (the socket closes mid-stream), ``error_midstream`` (an error line
 after some tokens, as Ollama sends when a runner dies), ``hang`` (``/api/chat`` never answers),
-``hang_all`` (no endpoint answers) and ``not_ollama`` (some other HTTP server on the port).
+``hang_all`` (no endpoint answers) and ``not_ollama`` (some other HTTP server on the port). ``delay``
+spaces the streamed chunks out: a slow model.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class FakeOllama:
         disconnect_after: int = 2,
         error: str = "an error was encountered while running the model: unexpected EOF",
         version: str = "0.6.5",
-        pace: float = 0.0,
+        delay: float = 0.0,
     ) -> None:
         self.script = script
         self.models = list(models)
@@ -104,7 +105,7 @@ class FakeOllama:
         self.disconnect_after = disconnect_after
         self.error = error
         self.version = version
-        self.pace = pace  # seconds between streamed chunks, like a model writing slowly
+        self.delay = delay  # seconds between streamed chunks: a slow model
         self.requests: list[Request] = []
         self._chat_count = 0
         self._lock = threading.Lock()
@@ -314,6 +315,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for i, piece in enumerate(pieces):
+            if fake.delay and i:
+                fake.release.wait(fake.delay)
             if fake.mode == "disconnect" and i >= fake.disconnect_after:
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)  # no terminating chunk: an abrupt close
@@ -322,8 +325,6 @@ class _Handler(BaseHTTPRequestHandler):
             if fake.mode == "error_midstream" and i >= fake.disconnect_after:
                 self._chunk({"error": fake.error})
                 break
-            if fake.pace and fake.release.wait(fake.pace):
-                break  # the server is stopping
             self._chunk(
                 {
                     "model": name,

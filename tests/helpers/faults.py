@@ -20,7 +20,7 @@ import numpy as np
 
 from helpers.fakes import TokenHashEmbedder
 from qa.index import FaissIndex, TokenTable
-from qa.index.lexical import saved_arrays
+from qa.index.lexical_io import saved_arrays
 from qa.ingest import SEGMENTER_NAME
 from qa.types import Document, Sentence
 

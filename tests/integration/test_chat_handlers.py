@@ -19,6 +19,7 @@ from qa.errors import GenerationInterruptedError
 from qa.pipeline import Pipeline
 
 UPLOAD_LIMIT = 200_000
+RELATED_Q = "What did Hamas say about the hostages in Rafah on Tuesday?"  # not answered, but on the topic
 HAMAS = "Hamas welcomed the resolution and expressed willingness to engage in a prisoner exchange process."
 
 
@@ -170,8 +171,12 @@ def test_the_answerer_picked_in_the_page_is_used(embedder: Any, seed_text: str, 
 
 
 def test_an_abstention_shows_related_passages_folded(handlers: ChatHandlers) -> None:
-    *_, (_, chat, turns, _, _) = handlers.respond("What is the boiling point of mercury?", [], [])
-    assert turns[-1]["answer"].abstained
+    *_, (_, chat, turns, _, _) = handlers.respond(RELATED_Q, [], [])
+    answer = turns[-1]["answer"]
+    assert answer.abstained and answer.related
     shown = chat[-1]["content"]
     assert shown.startswith('<div class="qa-abstain"><strong>Not in the articles.</strong>')
-    assert "Related passages (3), not an answer" in shown and shown.count("<li>") == 3
+    assert f"Related passages ({len(answer.related)}), not an answer" in shown
+    assert shown.count("<li>") == len(answer.related) and answer.related[0].text in shown
+    *_, (_, chat, turns, _, _) = handlers.respond("What is the boiling point of mercury?", [], [])
+    assert turns[-1]["answer"].abstained and "<details" not in chat[-1]["content"]  # nothing on the topic

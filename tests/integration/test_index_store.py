@@ -13,7 +13,8 @@ from helpers.fakes import HashEmbedder, TokenHashEmbedder
 
 from qa import errors
 from qa.index import FaissIndex, LexicalIndex, open_index
-from qa.index.lexical import TOKENIZER
+from qa.index.folder import SERVICE_FILES
+from qa.index.lexical_io import TOKENIZER
 from qa.index.manifest import FORMAT_VERSION, MANIFEST, read_manifest
 from qa.types import Document
 
@@ -70,7 +71,7 @@ def test_resave_leaves_only_one_generation(tmp_path: Path) -> None:
     index.save(tmp_path / "ix")
     first = set(_files(tmp_path / "ix"))
     index.save(tmp_path / "ix")
-    names = sorted(p.name.split("-")[0] for p in (tmp_path / "ix").iterdir())
+    names = sorted(p.name.split("-")[0] for p in (tmp_path / "ix").iterdir() if p.name not in SERVICE_FILES)
     assert names == ["documents", "faiss", "lexical", "manifest.json", "sentences", "vectors"]
     assert set(_files(tmp_path / "ix")) == first
 
@@ -125,6 +126,51 @@ def test_damaged_files_are_named(tmp_path: Path, role: str, damage: str) -> None
     with pytest.raises(errors.IndexCorruptError) as info:
         FaissIndex.load(root)
     assert name in str(info.value) and "qa index" in str(info.value)
+
+
+def _spans(rows: list[tuple[int, int, int, int]] | np.ndarray) -> np.ndarray:
+    return np.asarray(rows)
+
+
+#: Files rewritten with content that disagrees with the rest, the manifest's checksums updated to match
+#: (as a careful attacker, or a buggy tool, would): (role, new content, what the message says).
+INCONSISTENT = {
+    "an offset past the end of its document": ("sentences", _spans([(0, 0, 0, 23), (0, 1, 24, 10_000),
+                                                                    (1, 0, 0, 14), (1, 1, 15, 35)]), "offsets"),
+    "a negative offset": ("sentences", _spans([(0, 0, -5, 23), (0, 1, 24, 54), (1, 0, 0, 14), (1, 1, 15, 35)]),
+                          "offsets"),
+    "a sentence of a document that is not there": ("sentences", _spans([(0, 0, 0, 23), (0, 1, 24, 54),
+                                                                        (7, 0, 0, 14), (1, 1, 15, 35)]), "document"),
+    "spans of the wrong width": ("sentences", np.zeros((4, 3), np.int64), "not rows of"),
+    "spans of floats": ("sentences", np.zeros((4, 4), np.float32), "not rows of"),
+    "spans in one dimension": ("sentences", np.zeros(16, np.int64), "not rows of"),
+    "vectors of integers": ("vectors", np.zeros((4, HashEmbedder.dim), np.int64), "shape does not match"),
+    "one vector too many": ("vectors", np.zeros((5, HashEmbedder.dim), np.float32), "shape does not match"),
+    "a document line that is a list": ("documents", b'["a", "text"]\n', "line 1 is not a document"),
+    "a document without text": ("documents", b'{"doc_id": "a"}\n', "line 1 is not a document"),
+    "a document id that is a number": ("documents", b'{"doc_id": 5, "text": "x"}\n', "line 1 is not a document"),
+    "a deeply nested document line": ("documents", b"[" * 100_000 + b"]" * 100_000 + b"\n", "not valid JSON"),
+    "the same document twice": ("documents", b'{"doc_id": "a", "text": "x"}\n{"doc_id": "a", "text": "y"}\n',
+                                "repeats the document"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INCONSISTENT))
+def test_files_whose_checksums_match_but_whose_content_disagrees_are_named(tmp_path: Path, case: str) -> None:
+    """A file that passes its checksum can still be inconsistent with the others: loading names it as
+    damaged instead of failing with a traceback (or quoting a slice that is not a sentence)."""
+    role, content, words = INCONSISTENT[case]
+    root = tmp_path / "ix"
+    _index().save(root)
+    target = root / str(_files(root)[role]["name"])
+    if isinstance(content, bytes):
+        target.write_bytes(content)
+    else:
+        np.save(target, content, allow_pickle=False)
+    _rehash(root, role)
+    with pytest.raises(errors.IndexCorruptError, match=words) as info:
+        FaissIndex.load(root)
+    assert "qa index" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -239,7 +285,7 @@ def test_adding_an_article_writes_only_its_tokens(tmp_path: Path) -> None:
     changed.save(root)
     final = FaissIndex.load(root, expect_model=embedder.name)
     assert final.tokens is not None and len(final) == len(changed)
-    names = {p.name for p in root.iterdir()}
+    names = {p.name for p in root.iterdir()} - SERVICE_FILES
     assert {str(info["name"]) for info in _files(root).values()} | {MANIFEST} == names
 
 

@@ -240,7 +240,8 @@ def test_extractive_never_touches_the_network(fake_ollama: Callable[..., FakeOll
     server = fake_ollama("Never used.")
     selection = select_generator("extractive", settings(server.host))
     assert isinstance(selection.generator, ExtractiveGenerator) and selection.notice is None
-    assert list(selection.generator.stream(QUESTION, HITS)) == [f"\u201c{SENTENCES[0].text}\u201d [1]"]
+    (text,) = selection.generator.stream(QUESTION, HITS)
+    assert text.startswith(f"\u201c{SENTENCES[0].text}\u201d [1]")  # a close runner-up may follow
     assert server.requests == []
 
 

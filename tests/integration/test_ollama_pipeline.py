@@ -105,7 +105,8 @@ def test_explicit_ollama_errors_propagate_from_the_pipeline(
     hung = fake_ollama(mode="hang")
     started = time.monotonic()
     with pytest.raises(GenerationTimeoutError):
-        seed_with(hung.host, timeout=1.0).ask("Who stayed in Washington?", llm="ollama:llama3.2")
+        question = "Who stayed in Washington despite the cancellation?"
+        seed_with(hung.host, timeout=1.0).ask(question, llm="ollama:llama3.2")
     assert time.monotonic() - started < 10
 
 

@@ -13,7 +13,7 @@ from qa.embed import make_embedder
 from qa.index import FaissIndex
 from qa.pipeline import Pipeline
 from qa.retrieve import Retriever
-from qa.retrieve.scorer import rank, rerank_set
+from qa.retrieve.scorer import Probe, rank, rerank_set
 from qa.tools.eval.data import Question, SeedQuestion
 from qa.tools.eval.harness import Record
 from qa.tools.eval.report import apply_weights
@@ -71,19 +71,24 @@ def test_real_embedder_reranks_and_search_matches_the_harness(seed_pipeline: Pip
     cand = retriever.candidates(question.text, 10)
     record = Record(0, question, "answerable", cand, np.zeros(len(cand), dtype=np.bool_))
 
-    def late(rec: Record, selected: np.ndarray) -> np.ndarray | None:
-        return retriever.late_features(rec.cand, selected)
+    class Extras:
+        def late(self, rec: Record, selected: np.ndarray) -> np.ndarray | None:
+            return retriever.late_features(rec.cand, selected)
 
+        def probe(self, rec: Record) -> Probe:
+            return retriever.probe(rec.question.text, rec.cand)
+
+    extras = Extras()
     cfg, w = retriever.config, retriever.weights
     sel = rerank_set(cand.features @ np.asarray(w.stage1, dtype=np.float32), cand.next_index,
                      cfg.rerank_top, cfg.rerank_next)
-    expected = rank(cand, w, late(record, sel), sel)
+    expected = rank(cand, w, extras.late(record, sel), sel, extras.probe(record))
     assert expected.reranked
     result = retriever.search(question.text, 5)
     assert [h.sentence for h in result.hits] == [index.sentences[int(cand.rows[j])] for j in expected.order[:5]]
     assert result.hits[0].sentence.text.startswith(GALLANT)
     assert result.confidence == pytest.approx(expected.confidence) and result.threshold == expected.threshold
-    outcome = apply_weights(record, w, late, cfg, rerank=True)
+    outcome = apply_weights(record, w, extras, cfg, rerank=True)
     assert outcome.abstained is expected.abstains is result.abstains is False
 
 

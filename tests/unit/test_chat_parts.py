@@ -151,11 +151,12 @@ def test_references_are_compact_one_line_per_article() -> None:
 def test_an_abstention_says_not_in_the_articles() -> None:
     md = render.message_markdown(Answer(question="q", text="The article does not say.", abstained=True))
     assert "Not in the articles." in md and "does not say" not in md and "<details" not in md
-    md = render.message_markdown(Answer(question="q", text="x", abstained=True),
-                                 [("\u201cA <b>near</b> one.\u201d", "Vote \u2014 Post")])
+    near = Citation(n=1, doc_id="a.txt", text="\u201cA <b>near</b> one.\u201d", start=0, end=9, score=0.5,
+                    title="Vote", outlet="Post")
+    md = render.message_markdown(Answer(question="q", text="x", abstained=True, related=[near]))
     folded = md[md.index("<details"):]
     assert "Related passages (1), not an answer</summary>" in folded and "\n\n" not in md
-    assert "<li>\u201cA &lt;b&gt;near&lt;/b&gt; one.\u201d <span" in folded and "\u2014 Vote \u2014 Post" in folded
+    assert "\u201cA &lt;b&gt;near&lt;/b&gt; one.\u201d</span>" in folded and "\u2014 Vote \u2014 Post" in folded
 
 
 @pytest.mark.parametrize(
@@ -237,3 +238,15 @@ def test_login_from_the_settings(
 def test_no_password_means_no_login() -> None:
     assert login_check(config.resolve()) is None
     assert login_check(config.resolve(auth_password="")) is None
+
+
+def test_server_paths_are_hidden_in_citations_and_related_passages() -> None:
+    from qa.ui.names import PublicNames
+
+    docs = {i: Document(i, "One sentence.", i) for i in ("/srv/a/story.txt", "/srv/b/story.txt")}
+    names = PublicNames(docs)
+    cite = Citation(1, "/srv/b/story.txt", "One sentence.", 0, 13, 1.0)
+    answer = Answer("q", "\u201cOne sentence.\u201d [1]", False, [cite])
+    assert [c.doc_id for c in names.answer(answer).citations] == ["b/story.txt"]
+    abstained = Answer("q", "The article does not say.", True, related=[cite])
+    assert [c.doc_id for c in names.answer(abstained).related] == ["b/story.txt"]

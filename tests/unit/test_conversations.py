@@ -22,8 +22,9 @@ from qa.types import Answer, Citation
 def _answer() -> Answer:
     cite = Citation(n=1, doc_id="a.txt", text="It passed.", start=4, end=14, score=0.8125, title="Vote",
                     published="2018-02-06", url="https://news.example/a", outlet="Post")
+    near = Citation(n=1, doc_id="b.txt", text="Close.", start=0, end=6, score=0.25)
     return Answer(question="Did it pass?", text="\u201cIt passed.\u201d [1]", abstained=False, citations=[cite],
-                  backend="ollama:llama3.2", notice=None, unsupported=["Maybe."])
+                  backend="ollama:llama3.2", notice=None, unsupported=["Maybe."], related=[near])
 
 
 def _turns(question: str, answer: Answer | None) -> list[ChatTurn]:

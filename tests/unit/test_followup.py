@@ -22,10 +22,17 @@ def _turns(history: list[tuple[str, str]]) -> list[Turn]:
         (
             "And what did he reject?",
             [("Who stayed in Washington?", "Israeli Defense Minister Yoav Gallant remained there [1].")],
-            "And what did Yoav Gallant reject?",
+            "And what did Yoav Gallant reject? Washington",
         ),
+        # "there" wants a place; none follows "in"/"at" here, so the topic's name is appended instead
         ("How many people sought refuge there?", [("Where is Rafah?", "It is in southern Gaza [1].")],
-         "How many people sought refuge Rafah?"),
+         "How many people sought refuge there? Rafah"),
+        ("How many people live there?", [("What happened in Coeur d'Alene, Idaho?", "Police arrested 31 men [1].")],
+         "How many people live Coeur d'Alene? Idaho"),
+        # a definite description pointing back carries the names the previous answer gave
+        ("Who was killed in that strike?",
+         [("Where did the strike hit?", "\u201cA strike hit a house in Sherpur, Kabul,\u201d Zabiullah Mujahid said.")],
+         "Who was killed in that strike? Sherpur Kabul"),
         ("And what are they willing to do?", [("What did Hamas welcome?", "The resolution [1].")],
          "And what are Hamas willing to do?"),
         ("Why?", [("Who cancelled the trip to Washington?", "He did [1].")], "Why? cancelled trip Washington"),
@@ -46,7 +53,7 @@ def _turns(history: list[tuple[str, str]]) -> list[Turn]:
         (
             "What did he reject?",
             [("Who stayed in Washington?", "Yoav Gallant [1]."), ("What did he reject?", "")],
-            "What did Yoav Gallant reject?",
+            "What did Yoav Gallant reject? Washington",
         ),
     ],
 )

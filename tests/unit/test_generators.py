@@ -12,8 +12,8 @@ from qa.errors import ConfigError, OllamaUnavailableError
 from qa.types import ABSTAIN_TEXT, Hit, Sentence
 
 
-def _hits(*texts: str) -> list[Hit]:
-    return [Hit(Sentence("d", i, 0, len(t), t), score=1.0 - i / 10, rank=i) for i, t in enumerate(texts)]
+def _hits(*texts: str, gap: float = 3.0) -> list[Hit]:
+    return [Hit(Sentence("d", i, 0, len(t), t), score=10.0 - gap * i, rank=i) for i, t in enumerate(texts)]
 
 
 def test_extractive_quotes_the_best_sentence() -> None:
@@ -21,6 +21,11 @@ def test_extractive_quotes_the_best_sentence() -> None:
     assert isinstance(gen, Generator) and gen.name == "extractive" and not gen.writes_free_text
     assert list(gen.stream("Q?", _hits("Best one.", "Second."))) == ["\u201cBest one.\u201d [1]"]
     assert list(gen.stream("Q?", [])) == [ABSTAIN_TEXT]
+
+
+def test_extractive_cites_a_runner_up_that_scores_nearly_as_well() -> None:
+    text = "".join(ExtractiveGenerator().stream("Q?", _hits("Best one.", "Second.", "Third.", gap=0.5)))
+    assert text == "\u201cBest one.\u201d [1] \u201cSecond.\u201d [2]"
 
 
 @pytest.mark.parametrize("spec", ["extractive", "Extractive", "  extractive "])
@@ -63,7 +68,7 @@ def test_fallback_notice_says_what_happened() -> None:
         (["<b>Bold</b> ", "claim [2]."], "<b>Bold</b> claim [2]."),
         (["<th"], "<th"),  # only looked like the start of a think block
         (["No thoughts. ", "<think>later</think> stays"], "No thoughts. <think>later</think> stays"),
-        (["<think>never closed"], ""),
+        (["<think>never closed"], "never closed"),  # never closed: not a block, what follows is the answer
     ],
 )
 def test_a_leading_think_block_is_not_part_of_the_answer(chunks: list[str], answer: str) -> None:

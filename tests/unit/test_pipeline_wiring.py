@@ -96,7 +96,8 @@ def test_a_bad_history_is_refused_before_anything_runs(history: object) -> None:
 
 def test_the_history_reaches_the_generator_as_turns() -> None:
     gen = QuotingGenerator("Investors sold bonds [1].")
-    pipe(gen).ask("Who sold bonds?", [("Hi", "Hello"), {"role": "user", "content": "More?"}])
+    history = [("Hi", "Hello"), {"role": "user", "content": "More?"}]
+    pipe(gen).ask("Which investors sold bonds and bought gold?", history)
     (_, _, history), = gen.calls
     assert history == (Turn("user", "Hi"), Turn("assistant", "Hello"), Turn("user", "More?"))
 
@@ -130,11 +131,13 @@ def test_claims_are_checked_when_the_generator_writes_free_text(
 
 def test_stream_yields_the_text_then_the_answer() -> None:
     p = pipe()
-    items = list(p.stream("Who sold bonds and gold?"))
+    items = list(p.stream("Which investors sold bonds and bought gold?"))
     *deltas, final = items
     assert isinstance(final, Answer) and all(isinstance(d, str) for d in deltas)
-    assert "".join(deltas) == final.text == "\u201cInvestors sold bonds and bought gold.\u201d [1]"
-    assert final.citations[0].text == p.retrieve("Who sold bonds and gold?").hits[0].sentence.text
+    # two articles in the index: the quote names its article
+    assert "".join(deltas) == final.text == "\u201cInvestors sold bonds and bought gold.\u201d [1] (markets.txt)"
+    top = p.retrieve("Which investors sold bonds and bought gold?").hits[0]
+    assert final.citations[0].text == top.sentence.text
 
 
 def test_an_abstention_never_calls_the_generator() -> None:
@@ -149,7 +152,7 @@ def test_an_abstention_never_calls_the_generator() -> None:
 
 def test_a_chosen_generator_that_fails_is_an_error_not_a_fallback() -> None:
     with pytest.raises(errors.GenerationInterruptedError, match="broke while it was answering"):
-        pipe(Failing()).ask("Who sold bonds?")
+        pipe(Failing()).ask("Which investors sold bonds and bought gold?")
 
 
 def test_llm_extractive_overrides_the_pipelines_generator() -> None:

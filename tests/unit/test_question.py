@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from qa import errors
-from qa.question import MAX_HISTORY_CHARS, MAX_HISTORY_TURNS, check_history, check_question
+from qa.question import MAX_HISTORY_CHARS, MAX_HISTORY_TURNS, check_doc_ids, check_history, check_question
 from qa.types import Turn
 
 
@@ -20,11 +21,59 @@ def test_good_questions_are_stripped(question: str, expected: str) -> None:
     assert check_question(question, 20) == expected
 
 
-@pytest.mark.parametrize("question", ["", "   ", "\n\t", None, 5, ["Who?"]])
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", None])
 def test_empty_or_missing_question(question: Any) -> None:
     with pytest.raises(errors.EmptyQuestionError) as err:
         check_question(question, 100)
     assert str(err.value).startswith("The question is empty. Type a question")
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [(5, "question must be text, not int"), (["Who?"], "question must be text, not list"),
+     ({"q": "Who?"}, "question must be text, not dict"), (True, "question must be text, not bool")],
+)
+def test_a_question_of_the_wrong_type_names_the_field(question: Any, message: str) -> None:
+    """A number sent as the question through the API was called "empty"."""
+    with pytest.raises(errors.InputError, match=message):
+        check_question(question, 100)
+
+
+@pytest.mark.parametrize(
+    ("question", "where"),
+    [("Who stayed\udcff?", "U+DCFF, a lone surrogate, at position 11"),
+     ("\ud800", "U+D800, a lone surrogate, at position 1")],
+)
+def test_a_lone_surrogate_is_refused_naming_where(question: str, where: str) -> None:
+    """Bytes that are not UTF-8 on a command line become lone surrogates: refused, not a traceback later."""
+    with pytest.raises(errors.InputError, match="The question contains a character that is not valid text") as err:
+        check_question(question, 100)
+    assert where in str(err.value)
+
+
+DOC_IDS: list[tuple[str, Any, str | list[str] | None]] = [
+    ("None", None, None),
+    ("empty", [], None),
+    ("names", ["a.txt", "b.txt"], ["a.txt", "b.txt"]),
+    ("repeated", ("a.txt", "a.txt"), ["a.txt"]),
+    ("one name, not a list (was split into letters)", "file.txt",
+     re.escape('doc_ids must be a list of document names, for example ["file.txt"], not a single str')),
+    ("a number", 5, "doc_ids must be a list of document names, for example .* not int"),
+    ("a dict", {"a.txt": 1}, "doc_ids must be a list of document names, for example .* not dict"),
+    ("a null name", [None], r"doc_ids\[0\] must be a document name \(text\), not null"),
+    ("a number name", ["a.txt", 7], r"doc_ids\[1\] must be a document name \(text\), not int"),
+    ("a nested list", [["a.txt"]], r"doc_ids\[0\] must be a document name \(text\), not list"),
+    ("a lone surrogate", ["a\udcff.txt"], r"doc_ids\[0\] contains a character that is not valid text"),
+]
+
+
+@pytest.mark.parametrize(("case", "doc_ids", "expected"), DOC_IDS, ids=[c[0] for c in DOC_IDS])
+def test_doc_ids_are_a_list_of_names(case: str, doc_ids: Any, expected: str | list[str] | None) -> None:
+    if expected is None or isinstance(expected, list):
+        assert check_doc_ids(doc_ids) == expected
+    else:
+        with pytest.raises(errors.InputError, match=expected):
+            check_doc_ids(doc_ids)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +84,14 @@ def test_too_long_question(length: int, limit: int, message: str) -> None:
     with pytest.raises(errors.QuestionTooLongError, match=message):
         check_question("w" * length, limit)
     assert check_question("  " + "w" * limit + "  ", limit) == "w" * limit  # the limit counts the stripped text
+
+
+def _nested(depth: int) -> list[Any]:
+    """A list nested ``depth`` deep, built without recursion (as JSON parsers with no depth limit give it)."""
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 def _turns(n: int, text: str = "hi") -> list[dict[str, str]]:
@@ -82,6 +139,9 @@ BAD_HISTORIES: list[tuple[str, Any, str]] = [
     ("too many turns", _turns(MAX_HISTORY_TURNS + 1), "history has 201 turns; the limit is 200"),
     ("too many characters", [("x" * MAX_HISTORY_CHARS, "y")], "history holds 200,001 characters; the limit is 200,000"),
     ("too many characters over many turns", _turns(100, "z" * 2_001), "history holds 200,100 characters"),
+    ("a turn nested 100,000 deep", [_nested(100_000)], r"history\[0\] must be a turn .*\[\[\[\.\.\.\]\]\]"),
+    ("a lone surrogate", [{"role": "user", "content": "Wh\udcffo?"}], r"history\[0\] contains a character"),
+    ("a lone surrogate in a pair", [("Q", "A"), ("Q", "\ud800")], r"history\[1\] contains a character"),
 ]
 
 

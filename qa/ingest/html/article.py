@@ -120,6 +120,44 @@ _BOILERPLATE_WEAK_RE = re.compile(
 )
 
 
+#: Elements whose content a page does not show. Left open (``<iframe>`` with no ``</iframe>``), a parser puts the
+#: rest of the page inside them, and dropping them would drop it too.
+_HIDING_TAG = re.compile(r"<(/?)(iframe|object|svg|template)\b[^>]*>", re.IGNORECASE)
+
+
+def without_unclosed_hiding_tags(html: str) -> str:
+    """``html`` without the opening tags of ``<iframe>``, ``<object>``, ``<svg>`` or ``<template>`` elements that
+    are never closed: what follows them is the page, not their hidden content. Closed ones stay (hidden).
+
+    >>> without_unclosed_hiding_tags("<p>A.</p><iframe src=x><p>B.</p>")
+    '<p>A.</p><p>B.</p>'
+    >>> without_unclosed_hiding_tags("<iframe>fallback</iframe><object><p>B.")
+    '<iframe>fallback</iframe><p>B.'
+    """
+    stack: list[tuple[str, int, int]] = []
+    unclosed: list[tuple[int, int]] = []
+    for m in _HIDING_TAG.finditer(html):  # one pass, no recursion: linear in the page
+        name = m.group(2).lower()
+        if not m.group(1):
+            if not m.group(0).endswith("/>"):
+                stack.append((name, m.start(), m.end()))
+        elif any(open_name == name for open_name, _, _ in stack):
+            while stack:
+                open_name, start, end = stack.pop()
+                if open_name == name:
+                    break
+                unclosed.append((start, end))
+    unclosed.extend((start, end) for _, start, end in stack)
+    if not unclosed:
+        return html
+    pieces, pos = [], 0
+    for start, end in sorted(unclosed):
+        pieces.append(html[pos:start])
+        pos = end
+    pieces.append(html[pos:])
+    return "".join(pieces)
+
+
 def extract_article(html: str, url: str | None = None) -> Extracted:
     """Extract the main article text and metadata of a saved web page."""
     return extract_with(html, url, DEFAULT_OPTIONS)
@@ -130,7 +168,7 @@ def visible_text(html: str) -> str:
     split by blank lines."""
     import html_text
 
-    tree = parse(html)
+    tree = parse(without_unclosed_hiding_tags(html))
     if tree is None:
         return ""
     for hidden in tree.xpath("//head | //template | //svg | //iframe | //object"):
@@ -145,6 +183,7 @@ def visible_text(html: str) -> str:
 
 def extract_with(html: str, url: str | None, options: Options) -> Extracted:
     """Same as :func:`extract_article` with explicit pipeline options."""
+    html = without_unclosed_hiding_tags(html)
     tree = parse(html)
     meta = page_metadata(tree)
     doc = _trafilatura_document(html, url, options) if tree is not None else {}

@@ -14,7 +14,9 @@ BUNDLED_SEED_QA = Path(__file__).with_name("data") / "seed-qa.jsonl"
 
 class EvalDataError(InputError):
     def __init__(self, path: str, why: str) -> None:
-        super().__init__(f"Cannot evaluate {path}: {why}. Give a SQuAD 2.0 JSON file or a seed-QA .jsonl file.")
+        super().__init__(
+            f"Cannot evaluate {path}: {why}. Give a SQuAD 2.0 JSON file, a news-QA or a seed-QA .jsonl file."
+        )
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,16 @@ import numpy as np
 
 from qa.retrieve import RetrievalConfig, ScorerWeights
 from qa.retrieve.scorer import ABSTAIN_FEATURES, LATE_FEATURES, AbstainModel, linear, rank, rerank_set
-from qa.tools.eval.harness import LateFn, Record
+from qa.tools.eval.harness import Extras, Record
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-#: The abstention threshold is the lowest that abstains on ``OFF_TOPIC_ABSTAIN`` of the training
-#: off-topic questions, but never rejects more than ``ABSTAIN_QUANTILE`` of training answerable ones.
-ABSTAIN_QUANTILE = 0.02
-OFF_TOPIC_ABSTAIN = 0.99
+#: The abstention model separates answerable questions from unanswerable and off-topic ones; its
+#: threshold rejects ``ABSTAIN_QUANTILE`` of the training answerable questions (held out, about 4 %).
+ABSTAIN_QUANTILE = 0.025
+#: Off-topic questions are easy and plentiful: they weigh half as much as on-topic unanswerable ones.
+OFF_TOPIC_WEIGHT = 0.5
 RIDGE = 1e-2
 TARGETS = {"hit_at_1": 0.82, "recall_at_5": 0.96, "wrongly_abstained": 0.05}
 TOP = 10  # ranks kept per question: MRR@10 needs ten
@@ -82,9 +83,9 @@ def fit_ranker(
 
 
 def fit_logistic(
-    x: NDArray[np.float64], y: NDArray[np.bool_], ridge: float = RIDGE
+    x: NDArray[np.float64], y: NDArray[np.bool_], ridge: float = RIDGE, weights: NDArray[np.float64] | None = None
 ) -> tuple[NDArray[np.float64], float]:
-    """L2-regularised logistic regression by Newton's method; returns raw-feature weights and bias.
+    """L2-regularised (sample-weighted) logistic regression by Newton's method; raw-feature weights and bias.
 
     >>> w, b = fit_logistic(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([False, False, True, True]))
     >>> bool(w[0] > 0), bool(1.0 < -b / w[0] < 2.0)
@@ -93,14 +94,15 @@ def fit_logistic(
     mu, sd = _standardise(x)
     z = np.column_stack([(x - mu) / sd, np.ones(len(x))])
     target = y.astype(np.float64)
+    share = np.ones(len(z)) if weights is None else np.asarray(weights, dtype=np.float64)
+    share = share / share.sum()
     w = np.zeros(z.shape[1])
     reg = np.full(z.shape[1], ridge)
     reg[-1] = 0.0
-    n = len(z)
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
-        grad = z.T @ (p - target) / n + reg * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z / n + np.diag(reg) + 1e-9 * np.eye(len(w))
+        grad = z.T @ (share * (p - target)) + reg * w
+        hess = (z * (share * p * (1 - p))[:, None]).T @ z + np.diag(reg) + 1e-9 * np.eye(len(w))
         step = np.linalg.solve(hess, grad)
         w -= step
         if float(np.abs(step).max()) < 1e-8:
@@ -115,52 +117,45 @@ def selected(rec: Record, stage1: Sequence[float], cfg: RetrievalConfig) -> NDAr
 
 
 def _ranking_evidence(
-    rec: Record, w: ScorerWeights, late_fn: LateFn, cfg: RetrievalConfig, rerank: bool
+    rec: Record, w: ScorerWeights, extras: Extras, cfg: RetrievalConfig, rerank: bool
 ) -> NDArray[np.float64]:
     sel = selected(rec, w.stage1, cfg) if rerank else None
-    late = late_fn(rec, sel) if sel is not None else None
-    return rank(rec.cand, w, late, sel).evidence
+    late = extras.late(rec, sel) if sel is not None else None
+    return rank(rec.cand, w, late, sel, extras.probe(rec)).evidence
 
 
 def _fit_abstain(
-    records: Sequence[Record], w: ScorerWeights, late_fn: LateFn, cfg: RetrievalConfig, rerank: bool
+    records: Sequence[Record], w: ScorerWeights, extras: Extras, cfg: RetrievalConfig, rerank: bool
 ) -> AbstainModel:
-    """Logistic answerable-vs-off-topic model; the threshold lets ``ABSTAIN_QUANTILE`` of answerable abstain."""
-    pos = [r for r in records if r.kind == "answerable" and len(r.cand)]
-    neg = [r for r in records if r.kind == "off_topic" and len(r.cand)]
-    ev_pos = np.array([_ranking_evidence(r, w, late_fn, cfg, rerank) for r in pos]).reshape(-1, len(ABSTAIN_FEATURES))
-    ev_neg = np.array([_ranking_evidence(r, w, late_fn, cfg, rerank) for r in neg]).reshape(-1, len(ABSTAIN_FEATURES))
-    if len(ev_neg) and len(ev_pos):
-        x = np.concatenate([ev_pos, ev_neg])
-        y = np.concatenate([np.ones(len(ev_pos), dtype=np.bool_), np.zeros(len(ev_neg), dtype=np.bool_)])
-        weights, bias = fit_logistic(x, y)
-        model = AbstainModel(tuple(float(v) for v in weights), bias, 0.0)
-    else:  # nothing off-topic to learn from: a constant belief, so only the answerable quantile decides
+    """Logistic answerable-versus-not model (unanswerable and off-topic questions, the latter weighing
+    ``OFF_TOPIC_WEIGHT``); the threshold lets ``ABSTAIN_QUANTILE`` of the answerable ones abstain."""
+    usable = [r for r in records if len(r.cand)]
+    ev = np.array([_ranking_evidence(r, w, extras, cfg, rerank) for r in usable]).reshape(-1, len(ABSTAIN_FEATURES))
+    y = np.array([r.kind == "answerable" for r in usable], dtype=np.bool_)
+    if not y.any():
+        return AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.5)
+    if y.all():  # nothing to learn from: a constant belief, so only the answerable quantile decides
         model = AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.0)
-    return AbstainModel(model.weights, model.bias, abstain_threshold(
-        np.array([model.confidence(e) for e in ev_pos]), np.array([model.confidence(e) for e in ev_neg])
-    ))
+    else:
+        sample = np.array([OFF_TOPIC_WEIGHT if r.kind == "off_topic" else 1.0 for r in usable])
+        coef, bias = fit_logistic(ev, y, weights=sample)
+        model = AbstainModel(tuple(float(v) for v in coef), bias, 0.0)
+    return AbstainModel(model.weights, model.bias, abstain_threshold(np.array([model.confidence(e) for e in ev[y]])))
 
 
-def abstain_threshold(answerable: NDArray[np.float64], off_topic: NDArray[np.float64]) -> float:
-    """The lowest confidence threshold that abstains on ``OFF_TOPIC_ABSTAIN`` of the off-topic questions,
-    capped so that at most ``ABSTAIN_QUANTILE`` of the answerable ones abstain.
+def abstain_threshold(answerable: NDArray[np.float64]) -> float:
+    """The confidence below which ``ABSTAIN_QUANTILE`` of the (training) answerable questions fall.
 
-    >>> abstain_threshold(np.linspace(0.5, 1.0, 101), np.linspace(0.0, 0.2, 101))
-    0.198
-    >>> abstain_threshold(np.linspace(0.0, 1.0, 101), np.linspace(0.0, 1.0, 101))
-    0.02
+    >>> abstain_threshold(np.linspace(0.0, 1.0, 101))
+    0.025
     """
     if not len(answerable):
         return 0.5
-    cap = float(np.quantile(answerable, ABSTAIN_QUANTILE))
-    if not len(off_topic):
-        return round(cap, 6)
-    return round(min(cap, float(np.quantile(off_topic, OFF_TOPIC_ABSTAIN))), 6)
+    return round(float(np.quantile(answerable, ABSTAIN_QUANTILE)), 6)
 
 
 def fit_weights(
-    records: Sequence[Record], late_fn: LateFn, cfg: RetrievalConfig, meta: Mapping[str, Any] | None = None
+    records: Sequence[Record], extras: Extras, cfg: RetrievalConfig, meta: Mapping[str, Any] | None = None
 ) -> ScorerWeights:
     """Fit stage 1 on every candidate, the rerank on stage 1's selection, then both abstention models."""
     answerable = [r for r in records if r.kind == "answerable"]
@@ -168,7 +163,7 @@ def fit_weights(
     groups = []
     for r in answerable:
         sel = selected(r, stage1, cfg)
-        late = late_fn(r, sel)
+        late = extras.late(r, sel)
         if late is not None:
             groups.append((np.hstack([r.cand.features[sel], late]), r.relevant[sel]))
     if any(y.any() for _, y in groups):
@@ -180,7 +175,7 @@ def fit_weights(
     return ScorerWeights(
         stage1,
         rerank_w,
-        _fit_abstain(records, provisional, late_fn, cfg, rerank=True),
-        _fit_abstain(records, provisional, late_fn, cfg, rerank=False),
+        _fit_abstain(records, provisional, extras, cfg, rerank=True),
+        _fit_abstain(records, provisional, extras, cfg, rerank=False),
         meta=dict(meta or {}),
     )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from qa.index import FaissIndex, SentenceIndex
 from qa.retrieve import RetrievalConfig, Retriever, ScorerWeights
 from qa.retrieve.candidates import Candidates
+from qa.retrieve.scorer import Probe
 from qa.tools import metrics
 from qa.tools.eval.data import Article, Question
 from qa.tools.eval.embedder import CachingEmbedder
@@ -35,9 +36,15 @@ class Record:
     bm25: list[bool] = field(default_factory=list)  # relevance of the baseline's top ranks
     dense: list[bool] = field(default_factory=list)
     late: dict[int, NDArray[np.float32]] = field(default_factory=dict)  # memo: candidate position → late features
+    probes: dict[int, NDArray[np.float64]] = field(default_factory=dict)  # memo: top position → probe features
 
 
-LateFn = Callable[[Record, "NDArray[np.int64]"], "NDArray[np.float32] | None"]
+class Extras(Protocol):
+    """What fitting and scoring need beyond a record's stage-1 features (the harness provides both)."""
+
+    def late(self, rec: Record, selected: NDArray[np.int64]) -> NDArray[np.float32] | None: ...
+
+    def probe(self, rec: Record) -> Probe | None: ...
 
 
 def dense_baseline(index: SentenceIndex) -> Any:
@@ -111,6 +118,17 @@ class Harness:
             rec.late.update(zip(missing, feats, strict=True))
         return np.stack([rec.late[j] for j in selected.tolist()]).astype(np.float32)
 
+    def probe(self, rec: Record) -> Probe:
+        """The abstention probe of a record's candidate positions (memoised per record and position)."""
+        inner = self.retrievers[rec.article].probe(rec.question.text, rec.cand)
+
+        def memo(top: int) -> NDArray[np.float64]:
+            if top not in rec.probes:
+                rec.probes[top] = inner(top)
+            return rec.probes[top]
+
+        return memo
+
 
 def off_topic_partners(folds: Sequence[Sequence[int]]) -> dict[int, int]:
     """Each article is asked the questions of the next article in its own fold (none if alone).
@@ -124,6 +142,15 @@ def off_topic_partners(folds: Sequence[Sequence[int]]) -> dict[int, int]:
             for j, a in enumerate(fold):
                 out[a] = fold[(j + 1) % len(fold)]
     return out
+
+
+def training_folds(n_articles: int) -> list[list[int]]:
+    """Pairs of training-only articles, so each has an off-topic partner to learn abstention from.
+
+    >>> training_folds(5)
+    [[0, 1], [2, 3], [4]]
+    """
+    return [list(range(i, min(i + 2, n_articles))) for i in range(0, n_articles, 2)]
 
 
 def make_folds(n_articles: int) -> list[list[int]]:

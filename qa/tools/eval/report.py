@@ -15,7 +15,7 @@ from qa.retrieve import RetrievalConfig, ScorerWeights
 from qa.retrieve.scorer import rank, rrf_scores
 from qa.tools import metrics
 from qa.tools.eval.fit import TARGETS, fit_weights, selected
-from qa.tools.eval.harness import TOP, LateFn, Record
+from qa.tools.eval.harness import TOP, Extras, Record
 
 
 @dataclass
@@ -26,13 +26,13 @@ class Outcome:
     abstained: bool
 
 
-def apply_weights(rec: Record, w: ScorerWeights, late_fn: LateFn, cfg: RetrievalConfig, rerank: bool) -> Outcome:
+def apply_weights(rec: Record, w: ScorerWeights, extras: Extras, cfg: RetrievalConfig, rerank: bool) -> Outcome:
     """Rank and decide abstention exactly as ``Retriever.search``/``abstains`` do (``qa.retrieve.rank``)."""
     if not len(rec.cand):
         return Outcome([], True)
     sel = selected(rec, w.stage1, cfg) if rerank else None
-    late = late_fn(rec, sel) if sel is not None else None
-    ranking = rank(rec.cand, w, late, sel)
+    late = extras.late(rec, sel) if sel is not None else None
+    ranking = rank(rec.cand, w, late, sel, extras.probe(rec))
     return Outcome([bool(rec.relevant[j]) for j in ranking.order[:TOP]], ranking.abstains)
 
 
@@ -70,23 +70,29 @@ def summarise(pairs: Sequence[tuple[Record | str, Outcome]], *, abstains: bool =
 
 
 def evaluate_records(
-    records: Sequence[Record], folds: Sequence[Sequence[int]], titles: Sequence[str], late_fn: LateFn,
+    records: Sequence[Record], folds: Sequence[Sequence[int]], titles: Sequence[str], extras: Extras,
     cfg: RetrievalConfig, *, reranks: bool,
 ) -> tuple[dict[str, Any], list[ScorerWeights]]:
-    """Held-out figures per fold (fit on the other folds), the baselines, and the in-sample fit on all."""
+    """Held-out figures per fold (fit on the other folds), the baselines, and the in-sample fit on all.
+
+    Records of articles in no fold (training-only articles, e.g. news when SQuAD is measured) join every
+    fold's training set and are never reported.
+    """
     fold_of = {a: f for f, fold in enumerate(folds) for a in fold}
+    train_only = [r for r in records if r.article not in fold_of]
+    records = [r for r in records if r.article in fold_of]
     held: dict[str, list[tuple[Record, Outcome]]] = {"hybrid_heldout": [], "stage1_heldout": []}
     fold_weights: list[ScorerWeights] = []
     if len(folds) > 1:
         for f in range(len(folds)):
-            train = [r for r in records if fold_of[r.article] != f]
+            train = [*train_only, *(r for r in records if fold_of[r.article] != f)]
             test = [r for r in records if fold_of[r.article] == f]
             if not any(r.kind == "answerable" and r.relevant.any() for r in train):
                 continue
-            w = fit_weights(train, late_fn, cfg)
+            w = fit_weights(train, extras, cfg)
             fold_weights.append(w)
-            held["hybrid_heldout"].extend((r, apply_weights(r, w, late_fn, cfg, reranks)) for r in test)
-            held["stage1_heldout"].extend((r, apply_weights(r, w, late_fn, cfg, False)) for r in test)
+            held["hybrid_heldout"].extend((r, apply_weights(r, w, extras, cfg, reranks)) for r in test)
+            held["stage1_heldout"].extend((r, apply_weights(r, w, extras, cfg, False)) for r in test)
     ans = [r for r in records if r.kind == "answerable"]
     systems: dict[str, Any] = {}
     if held["hybrid_heldout"]:
@@ -96,8 +102,8 @@ def evaluate_records(
     systems["bm25"] = summarise([(r, Outcome(r.bm25, False)) for r in ans], abstains=False)
     systems["dense"] = summarise([(r, Outcome(r.dense, False)) for r in ans], abstains=False)
     systems["rrf"] = summarise([(r, rrf_outcome(r)) for r in ans], abstains=False)
-    insample = fit_weights(records, late_fn, cfg)
-    systems["hybrid_insample"] = summarise([(r, apply_weights(r, insample, late_fn, cfg, reranks)) for r in records])
+    insample = fit_weights([*train_only, *records], extras, cfg)
+    systems["hybrid_insample"] = summarise([(r, apply_weights(r, insample, extras, cfg, reranks)) for r in records])
     per_article: dict[str, Any] = {}
     for a, title in enumerate(titles):
         mine = [(r, o) for r, o in held["hybrid_heldout"] if r.article == a]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,38 +13,42 @@ import numpy as np
 from qa.config import Settings
 from qa.retrieve import RetrievalConfig, ScorerWeights
 from qa.tools import metrics
-from qa.tools.eval.data import SeedQuestion, load_seed_qa, load_squad
+from qa.tools.eval.data import Article, SeedQuestion, load_seed_qa, load_squad
 from qa.tools.eval.embedder import CachingEmbedder
-from qa.tools.eval.fit import ABSTAIN_QUANTILE, OFF_TOPIC_ABSTAIN, RIDGE, TARGETS
-from qa.tools.eval.harness import TOP, Harness, Record, dense_baseline, make_folds
+from qa.tools.eval.fit import ABSTAIN_QUANTILE, OFF_TOPIC_WEIGHT, RIDGE, TARGETS
+from qa.tools.eval.harness import TOP, Harness, Record, dense_baseline, make_folds, training_folds
 from qa.tools.eval.report import Outcome, evaluate_records, summarise, write_json
 
 
 def run_squad(
     path: Path, embedder: CachingEmbedder, *, token_note: str = "", fit_out: Path | None = None,
-    cfg: RetrievalConfig | None = None,
+    cfg: RetrievalConfig | None = None, train: Sequence[Article] = (), train_names: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The SQuAD protocol; with ``fit_out``, also write the weights fitted on every article there."""
+    """The SQuAD protocol; ``train`` articles (news) join every fold's training set and are not reported;
+    with ``fit_out``, also write the weights fitted on every article there."""
     started = time.perf_counter()
     cfg = cfg or RetrievalConfig()
     articles = load_squad(path)
     folds = make_folds(len(articles))
-    harness = Harness(articles, embedder, cfg)
-    records = harness.collect(folds)
+    harness = Harness([*articles, *train], embedder, cfg)
+    n = len(articles)
+    train_folds = [[n + i for i in fold] for fold in training_folds(len(train))]
+    records = harness.collect([*folds, *train_folds])
     titles = [a.title for a in articles]
-    result, weights = evaluate_records(records, folds, titles, harness.late, cfg, reranks=harness.reranks)
+    result, weights = evaluate_records(records, folds, titles, harness, cfg, reranks=harness.reranks)
     insample = weights[-1]
     if fit_out is not None:
         meta = {
-            "fitted_on": f"{path.name}: all {len(articles)} articles ({', '.join(titles)})",
+            "fitted_on": f"{path.name}: all {len(articles)} articles ({', '.join(titles)})"
+            + (f"; and {len(train)} articles of {', '.join(train_names)}" if train else ""),
             "embedder": embedder.name,
             "token_embeddings": token_note,
             "abstain_quantile": ABSTAIN_QUANTILE,
-            "off_topic_abstain": OFF_TOPIC_ABSTAIN,
+            "off_topic_weight": OFF_TOPIC_WEIGHT,
             "ridge": RIDGE,
             "rerank_top": cfg.rerank_top,
             "rerank_next": cfg.rerank_next,
-            "command": f"qa eval {path} --fit",
+            "command": f"qa eval {path} --fit" + "".join(f" --train {t}" for t in train_names),
         }
         insample = ScorerWeights(insample.stage1, insample.rerank, insample.abstain, insample.abstain_stage1, meta)
         write_json(fit_out, insample.to_json())

@@ -1,0 +1,87 @@
+"""Checks of an index's files beyond their checksums: a file can match its manifest and still disagree with
+the others (offsets outside a document, arrays of the wrong shape). Loading says which file, instead of
+failing later with a traceback or quoting a wrong slice."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.errors import IndexCorruptError
+from qa.index.manifest import document_from_row
+from qa.types import Document, Sentence
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+
+#: A document's optional fields in ``documents-*.jsonl``: text or null (``authors``: a list of text).
+_TEXT_FIELDS = tuple(f.name for f in fields(Document) if f.name not in ("doc_id", "text", "source", "authors"))
+
+
+def _metadata_ok(row: dict[str, object]) -> bool:
+    authors = row.get("authors", [])
+    return all(row.get(name) is None or isinstance(row.get(name), str) for name in _TEXT_FIELDS) and (
+        authors is None or (isinstance(authors, list) and all(isinstance(a, str) for a in authors))
+    )
+
+
+def read_documents_file(path: Path) -> list[Document]:
+    """The documents of ``documents-*.jsonl``: one JSON object per line with a text ``doc_id`` and ``text``,
+    and metadata fields (``title``, ``authors``, …) when the article had them."""
+    documents: list[Document] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):
+                raise IndexCorruptError(str(path), f"line {i} is not valid JSON") from None
+            if not (
+                isinstance(row, dict)
+                and isinstance(row.get("doc_id"), str)
+                and isinstance(row.get("text"), str)
+                and isinstance(row.get("source", ""), str)
+                and _metadata_ok(row)
+            ):
+                raise IndexCorruptError(
+                    str(path), f"line {i} is not a document (doc_id, text, source and metadata as text)"
+                )
+            if row["doc_id"] in seen:
+                raise IndexCorruptError(str(path), f"line {i} repeats the document {row['doc_id']!r}")
+            seen.add(row["doc_id"])
+            documents.append(document_from_row(row))
+    return documents
+
+
+def sentences_from_spans(documents: list[Document], spans: NDArray[np.int64], path: Path) -> list[Sentence]:
+    """The sentences that rows of ``(document, n, start, end)`` describe, each checked to be a slice of its document."""
+    if spans.ndim != 2 or spans.shape[1] != 4 or not np.issubdtype(spans.dtype, np.integer):
+        raise IndexCorruptError(
+            str(path),
+            f"it holds an array of shape {spans.shape} ({spans.dtype}), not rows of (document, n, start, end)",
+        )
+    if len(spans):
+        doc, start, end = spans[:, 0], spans[:, 2], spans[:, 3]
+        if int(doc.min()) < 0 or int(doc.max()) >= len(documents):
+            raise IndexCorruptError(str(path), "a sentence names a document that is not in the index")
+        lengths = np.array([len(d.text) for d in documents], dtype=np.int64)
+        if int(start.min()) < 0 or bool((end <= start).any()) or bool((end > lengths[doc]).any()):
+            raise IndexCorruptError(str(path), "a sentence's offsets fall outside its document")
+    return [
+        Sentence(doc_id=documents[d].doc_id, n=int(n), start=int(s), end=int(e), text=documents[d].text[s:e])
+        for d, n, s, e in spans.tolist()
+    ]
+
+
+def check_vectors(vectors: NDArray[np.float32], rows: int, dim: int, path: Path) -> None:
+    """One float vector of the manifest's width per sentence."""
+    if vectors.ndim != 2 or vectors.shape != (rows, dim) or not np.issubdtype(vectors.dtype, np.floating):
+        raise IndexCorruptError(
+            str(path),
+            f"its shape does not match the manifest: {vectors.shape} {vectors.dtype}, not {rows} × {dim} floats",
+        )

@@ -1,0 +1,80 @@
+"""Evidence that the best sentence actually answers: what an on-topic question the article does not answer lacks.
+
+A question the article does not answer usually still matches it well (same people, same event), so
+topical scores alone cannot tell it apart. What gives it away is local to the best sentence and its
+neighbours: an important question word with no close token there (late interaction, minimum instead of
+mean), a number or a name the question states that the passage does not contain, an asked answer type
+(a number, a date, a name) that the passage does not offer, and asking-clause words the corpus has never
+seen. These are computed for the top candidate only, after ranking.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.index import SentenceIndex
+from qa.retrieve.features import asked_types, focus, offers
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from qa.retrieve.candidates import Candidates
+
+#: Query-level evidence about the top candidate's passage (see the module docstring), in this order.
+PROBE_FEATURES: tuple[str, ...] = (
+    "late_min",  # the worst-matched important question token's best cosine in the passage
+    "late_min_own",  # the same in the top sentence alone
+    "late_low",  # the 20th percentile of important question tokens' best cosines in the passage
+    "number_missing",  # the question states a number the passage lacks
+    "name_missing",  # share of the question's names (capitalised words) the passage lacks
+    "asks_type",  # the question asks for a number, a date, a name…
+    "top_offers",  # the top sentence offers it (1 when nothing is asked)
+    "focus_unknown",  # share of the asking clause's IDF mass in terms the corpus has never seen
+)
+_NUMBER = re.compile(r"\b\d[\d,.]*\b")
+_NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z][\w’'-]*")
+#: Question tokens whose weight is at least this quantile count as important for the minimum.
+IMPORTANT_QUANTILE = 0.5
+
+TokenSource = Callable[[Sequence[int]], "list[NDArray[np.float32]]"]
+
+
+def probe(
+    query: str, cand: Candidates, top: int, index: SentenceIndex, tokens: TokenSource | None
+) -> NDArray[np.float64]:
+    """``PROBE_FEATURES`` for the candidate at position ``top`` (its sentence and its two neighbours)."""
+    from qa.retrieve.candidates import neighbours
+
+    row = int(cand.rows[top])
+    prev, nxt = neighbours(index, np.array([row], dtype=np.int64))
+    window = [r for r in (int(prev[0]), row, int(nxt[0])) if r >= 0]
+    passage = " ".join(index.sentences[r].text for r in window)
+    lowered = passage.lower()
+    late_min = late_min_own = late_low = 0.0
+    qt = cand.query_tokens
+    if qt is not None and tokens is not None and len(qt.vectors):
+        vectors = tokens(window)
+        own = vectors[window.index(row)]
+        both = np.vstack(vectors)
+        important = qt.weights >= np.quantile(qt.weights, IMPORTANT_QUANTILE)
+        if important.any() and len(both) and len(own):
+            best = (qt.vectors[important] @ both.T).max(axis=1)
+            late_min = float(best.min())
+            late_low = float(np.quantile(best, 0.2))
+            late_min_own = float((qt.vectors[important] @ own.T).max(axis=1).min())
+    numbers = [m.group(0).strip(".,") for m in _NUMBER.finditer(query)]
+    number_missing = float(any(n not in lowered for n in numbers))
+    names = [m.group(0).lower() for m in _NAME.finditer(query)]
+    name_missing = sum(n not in lowered for n in names) / len(names) if names else 0.0
+    asks = bool(asked_types(query))
+    top_offers = float(offers(query, [index.sentences[row].text])[0]) if asks else 1.0
+    lf = index.lexical.query(focus(query))
+    focus_unknown = float(lf.mass - lf.known_mass) / lf.mass if lf.mass > 0 else 0.0
+    return np.array(
+        [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown],
+        dtype=np.float64,
+    )
