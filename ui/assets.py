@@ -68,6 +68,8 @@ footer { display: none !important; }
 #qa-conversations label { width: 100%; margin: 0; font-size: .9rem; line-height: 1.3; }
 #qa-conversations label input { display: none; }
 #qa-chat button[aria-label="Clear"] { display: none !important; }
+#qa-model { width: 100% !important; }
+#qa-model input { padding-right: 1.6rem !important; text-overflow: ellipsis; }
 a.qa-copy { float: right; margin-left: .5rem; font-size: .8rem; color: var(--body-text-color-subdued);
   text-decoration: none; border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 0 .4rem; }
 a.qa-copy:hover { color: var(--body-text-color); }

@@ -27,3 +27,8 @@ def test_a_body_that_is_not_a_call_is_explained() -> None:
     for body in (b"not json", b'["Who?"]', b'{"data": "Who?"}'):
         fixed, error = check_call("ask", body)
         assert fixed is None and error is not None and "/ask takes, in order: question" in error
+
+
+def test_a_body_nested_beyond_reason_is_left_to_the_server_checks() -> None:
+    deep = ('{"data": ["Who?", null, ' + "[" * 100_000 + "]" * 100_000 + "]}").encode()
+    assert check_call("ask", deep) == (None, None)
