@@ -133,6 +133,10 @@ def _data_home() -> Path:
     return Path(base) / APP_NAME
 
 
+#: The web chat's saved conversations, next to the index they cite (the index never deletes it).
+CHATS_DB_NAME = "chats.sqlite3"
+
+
 def default_index_dir() -> Path:
     """``index/seeds`` in a checkout; in the user's data directory otherwise (never the current directory)."""
     root = checkout_root()
@@ -165,6 +169,7 @@ class Settings:
     fetch_timeout: float = 20.0  # seconds for fetching one link, redirects included
     allow_private_links: bool = False  # a chat served to other machines may fetch private addresses
     store: str | None = None  # milvus://HOST:PORT/COLLECTION: the index lives there instead of index_dir
+    chats_db: Path | None = None  # the web chat's saved conversations (SQLite); None: kept in memory only
 
 
 def resolve(
@@ -191,6 +196,7 @@ def resolve(
     fetch_timeout: float | None = None,
     allow_private_links: bool | None = None,
     store: str | None = None,
+    chats_db: str | os.PathLike[str] | None = None,
 ) -> Settings:
     """Resolve every setting once; callers never read the environment themselves.
 
@@ -203,8 +209,9 @@ def resolve(
             f"Unknown embedding runtime {runtime!r}: use one of {', '.join(RUNTIMES)} (QA_EMBED_RUNTIME)."
         )
     xdg_cache = str(_pick(None, "XDG_CACHE_HOME", Path.home() / ".cache")).strip()
+    index = Path(str(_pick(index_dir, "QA_INDEX_DIR", default_index_dir())))
     return Settings(
-        index_dir=Path(str(_pick(index_dir, "QA_INDEX_DIR", default_index_dir()))),
+        index_dir=index,
         seeds_dir=Path(str(_pick(seeds_dir, "QA_SEEDS_DIR", asset_dir("seeds")))),
         prompts_dir=Path(str(_pick(prompts_dir, "QA_PROMPTS_DIR", asset_dir("prompts")))),
         embed_model=str(_pick(embed_model, "QA_EMBED_MODEL", DEFAULT_EMBED_MODEL)).strip(),
@@ -235,6 +242,7 @@ def resolve(
         allow_private_links=_flag(_pick(allow_private_links, "QA_ALLOW_PRIVATE_LINKS", False),
                                   "QA_ALLOW_PRIVATE_LINKS"),
         store=_store(_pick(store, "QA_STORE", "")),
+        chats_db=Path(str(_pick(chats_db, "QA_CHATS_DB", index / CHATS_DB_NAME))),
     )
 
 

@@ -12,8 +12,9 @@ import dataclasses
 import html
 import logging
 import weakref
-from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import Any, TypedDict
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -24,7 +25,11 @@ from qa.question import check_doc_ids, check_question
 from qa.types import Answer
 
 from . import render
+from .api import docs_endpoint
 from .assets import SCROLL_TO_FIRST_CITATION
+from .backend import INFO, picker_update
+from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, show_filter, stopped
+from .conversations import ChatTurn, ConversationStore
 from .documents import DocumentHandlers, Panel
 from .names import names_of
 from .slots import RESERVED, ModelSlots
@@ -42,25 +47,11 @@ HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
 SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
 UPLOAD_SUFFIXES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 
-class ChatTurn(TypedDict):
-    """One chat message as the session keeps it: what the pipeline sees and what the user sees."""
-
-    role: str
-    content: str  # plain text, passed to the pipeline as history
-    display: str  # escaped Markdown shown in the chat
-    answer: Answer | None  # for assistant messages: the answer, to re-show its sources on click
-    error: bool  # failed exchanges are shown but not sent back as history
-
-
 # Gradio sees this default and passes a fresh tracker per call; it also follows the tqdm bar
 # that Pipeline.add(progress=True) shows while embedding a large upload.
 _UPLOAD_PROGRESS = gr.Progress(track_tqdm=True)
 
 _LIMITS: "weakref.WeakKeyDictionary[gr.Blocks, int]" = weakref.WeakKeyDictionary()
-
-
-def _chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
-    return [{"role": t["role"], "content": t["display"]} for t in turns]
 
 
 def _noticed(answer: Answer, notice: str | None) -> Answer:
@@ -85,6 +76,7 @@ class ChatHandlers:
         self.max_file_bytes = max_file_bytes
         self.slots = ModelSlots(model_slots)
         settings = pipeline.settings
+        self.picked_by_default = llm or settings.llm  # what the page's answerer picker shows at first
         self.docs = DocumentHandlers(pipeline, max_file_bytes=max_file_bytes,
                                      policy=lambda: fetch_policy(settings, served_remotely=remote))
 
@@ -128,10 +120,14 @@ class ChatHandlers:
     # ----- chat ----------------------------------------------------------------------
 
     def respond(
-        self, question: str | None, turns: list[ChatTurn] | None, selected: list[str] | None
+        self, question: str | None, turns: list[ChatTurn] | None, selected: list[str] | None, model: str | None = None
     ) -> Iterator[tuple[Any, Any, list[ChatTurn], Any, Any]]:
-        """Stream one answer into the chat, then show its citations in the source panel."""
+        """Stream one answer into the chat, then show its citations in the source panel. ``model``: the
+        answerer picked in the page ("auto", "extractive", "ollama:NAME"); the app's own when None or unchanged
+        (so a pipeline built with its own generator keeps it until the user picks another)."""
+        wanted = model if model and model != self.picked_by_default else self.llm
         turns = list(turns or [])
+        hint = hint_due(turns)
         try:
             q = check_question(question, self.pipeline.settings.max_question_chars)
         except QAError as exc:
@@ -154,19 +150,20 @@ class ChatHandlers:
             "error": False,
         }
         turns += [user, reply]
-        yield "", _chat_messages(turns), turns, gr.update(), render.status_html(None)
+        yield "", chat_messages(turns), turns, gr.update(), render.status_html(None)
         text = ""
         final: Answer | None = None
         try:
             doc_ids = self.doc_filter(selected)
-            with self.slots.choose(self.pipeline, self.llm) as (llm, notice):
+            with self.slots.choose(self.pipeline, wanted) as (llm, notice):
                 for item in self.pipeline.stream(q, history, llm=llm, doc_ids=doc_ids):
                     if isinstance(item, Answer):
                         final = _noticed(item, notice)
                         continue
                     text += item
+                    reply["content"] = text  # what "Stop" keeps
                     reply["display"] = render.answer_markdown(text, link_markers=False) + " \u258c"
-                    yield gr.update(), _chat_messages(turns), turns, gr.update(), gr.update()
+                    yield gr.update(), chat_messages(turns), turns, gr.update(), gr.update()
         except Exception as exc:
             if not isinstance(exc, QAError):
                 log.exception("answering %r failed", q[:200])
@@ -174,7 +171,7 @@ class ChatHandlers:
             user["error"] = reply["error"] = True
             reply["content"] = message
             reply["display"] = "**Error:** " + render.escape_markdown(message)
-            yield gr.update(), _chat_messages(turns), turns, gr.update(), render.status_html(error=message)
+            yield gr.update(), chat_messages(turns), turns, gr.update(), render.status_html(error=message)
             return
         if final is None:  # the pipeline always ends with an Answer; be safe anyway
             final = Answer(question=q, text=text, abstained=False)
@@ -184,7 +181,7 @@ class ChatHandlers:
         reply["display"] = render.message_markdown(final)
         reply["answer"] = final
         sources = render.render_sources(names.documents, final)
-        yield gr.update(), _chat_messages(turns), turns, sources, render.status_html(final)
+        yield gr.update(), chat_messages(turns), turns, sources, render.status_html(final, hint=hint)
 
     def show_message_sources(self, turns: list[ChatTurn] | None, evt: gr.SelectData) -> tuple[Any, Any]:
         """Clicking an earlier answer shows that answer's sources again."""
@@ -194,7 +191,8 @@ class ChatHandlers:
         answer = turns[index]["answer"]
         if answer is None:
             return gr.update(), gr.update()
-        return render.render_sources(names_of(self.pipeline.documents).documents, answer), render.status_html(answer)
+        return (render.render_sources(names_of(self.pipeline.documents).documents, answer),
+                render.status_html(answer, hint=False))
 
     def ask(
         self, question: str, doc_ids: list[str] | None = None, history: list[dict[str, str]] | None = None
@@ -237,12 +235,15 @@ def build_app(
     concurrency_limit: int = DEFAULT_CONCURRENCY,
     title: str = "News QA",
     remote: bool = False,
+    chats_db: str | Path | None = None,
 ) -> gr.Blocks:
     """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits.
-    ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``)."""
+    ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``).
+    ``chats_db``: the SQLite file of saved conversations; None keeps them in memory until the server stops."""
     limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
     # answers by the model may take all answer slots but RESERVED: those stay free for quick answers
     h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote, model_slots=concurrency_limit - RESERVED)
+    convs = ConversationHandlers(ConversationStore(chats_db), lambda: names_of(pipeline.documents).documents)
     mb = f"{limit / 1e6:g}"
     demo = gr.Blocks(title=title, analytics_enabled=False)
     with demo:
@@ -253,15 +254,33 @@ def build_app(
             elem_id="qa-header",
         )
         turns = gr.State([])
+        browser = convs.browser_state()
+        conv = gr.State(None)  # the open conversation's id; None until its first answer is stored
+        with gr.Sidebar(label="Conversations", open=True, elem_id="qa-sidebar", width=280):
+            new_chat = gr.Button("+ New chat", variant="primary", size="sm", elem_id="qa-new-chat")
+            gr.HTML('<div class="qa-side-title">Saved conversations</div>', padding=False)
+            conv_list = gr.Radio(choices=[], value=None, label="Saved conversations", show_label=False,
+                                 elem_id="qa-conversations",
+                                 container=False)
+            with gr.Accordion("Rename or delete", open=False, elem_id="qa-conv-edit"):
+                conv_title = gr.Textbox(show_label=False, placeholder="Title of this conversation", max_lines=1,
+                                        elem_id="qa-conv-title")
+                with gr.Row():
+                    rename = gr.Button("Rename", size="sm", elem_id="qa-conv-rename", min_width=60)
+                    delete = gr.Button("Delete", size="sm", variant="stop", elem_id="qa-conv-delete", min_width=60)
+            current = h.picked_by_default
+            model = gr.Dropdown(choices=[(current, current)], value=current, label="Answers by", elem_id="qa-model",
+                                interactive=True, info=INFO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=380):
                 chatbot = gr.Chatbot(
                     label="Chat",
+                    show_label=False,
                     elem_id="qa-chat",
                     height=470,
                     latex_delimiters=[],
                     feedback_options=None,
-                    buttons=["copy"],
+                    buttons=[],  # each answer has its own "Copy" (with its references)
                     placeholder="Ask a question about the articles, or click an example below.",
                     group_consecutive_messages=False,
                 )
@@ -276,11 +295,16 @@ def build_app(
                         autofocus=True,
                     )
                     send = gr.Button("Ask", variant="primary", elem_id="qa-send", scale=1, min_width=90)
+                    stop = gr.Button("Stop", variant="stop", elem_id="qa-stop", scale=1, min_width=90, visible=False)
+                with gr.Row(elem_id="qa-filter-row", visible=False) as filter_row:
+                    filter_chip = gr.HTML("", elem_id="qa-filter-chip", padding=False)
+                    search_all = gr.Button("Search all", size="sm", elem_id="qa-search-all", scale=0, min_width=90)
                 with gr.Row(elem_classes="qa-examples"):
                     examples = [
                         gr.Button(q, size="sm", variant="secondary", elem_classes="qa-example")
                         for q in EXAMPLE_QUESTIONS
                     ]
+                    again = gr.Button("Ask again", size="sm", elem_id="qa-again")
                     clear = gr.Button("New chat", size="sm", variant="stop", elem_id="qa-clear")
             with gr.Column(scale=4, min_width=320):
                 sources = gr.HTML(render.EMPTY_SOURCES_HTML, elem_id="qa-sources", label="Sources", container=True)
@@ -329,16 +353,39 @@ def build_app(
             "queue": False,
             "api_visibility": "private",
         }
-        question.submit(inputs=[question, turns, doc_filter], **chat_io).then(**scroll)
-        send.click(inputs=[question, turns, doc_filter], **chat_io).then(**scroll)
-        for button in examples:  # a Button's value is its label: one click asks it
-            button.click(inputs=[button, turns, doc_filter], **chat_io).then(**scroll)
-        clear.click(
-            lambda: ([], [], render.EMPTY_SOURCES_HTML, render.status_html(None)),
-            outputs=[chatbot, turns, sources, status],
-            queue=False,
-            api_visibility="private",
-        )
+        save: dict[str, Any] = {
+            "fn": convs.save, "inputs": [browser, conv, turns], "outputs": [conv, conv_list],
+            "queue": False, "api_visibility": "private",
+        }
+        private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
+        busy: dict[str, Any] = {"fn": lambda: (gr.update(visible=False), gr.update(visible=True)),
+                                "outputs": [send, stop], **private}
+        idle: dict[str, Any] = {"fn": lambda: (gr.update(visible=True), gr.update(visible=False)),
+                                "outputs": [send, stop], **private}
+        answering = []  # the answer steps "Stop" cancels
+        again_step = again.click(ask_again, inputs=[turns], outputs=[question, turns, chatbot], **private)
+        starts: list[tuple[Any, Any]] = [(question.submit(**busy), question), (send.click(**busy), question),
+                                         (again_step.then(**busy), question)]
+        starts += [(button.click(**busy), button) for button in examples]  # a Button's value is its label
+        for start, asked in starts:
+            step = start.then(inputs=[asked, turns, doc_filter, model], **chat_io)
+            answering.append(step)
+            step.then(**save).then(**idle).then(**scroll)
+        stop.click(None, cancels=answering, **private).then(  # cancel first, then mark what was written
+            stopped, inputs=[turns], outputs=[chatbot, turns, status], **private).then(**save).then(**idle)
+        shown = [conv, turns, chatbot, sources, status, conv_title]
+        for button in (clear, new_chat):
+            button.click(convs.new, inputs=[browser], outputs=[*shown, conv_list], **private)
+        conv_list.input(convs.open, inputs=[browser, conv_list], outputs=[*shown, conv_list], **private).then(
+            **scroll)
+        rename.click(convs.rename, inputs=[browser, conv, conv_title], outputs=[conv_list], **private)
+        conv_title.submit(convs.rename, inputs=[browser, conv, conv_title], outputs=[conv_list], **private)
+        delete.click(convs.delete, inputs=[browser, conv], outputs=[*shown, conv_list], **private)
+        demo.load(lambda: picker_update(current, pipeline.settings.ollama_host), outputs=[model], **private)
+        doc_filter.change(lambda selected: show_filter(pipeline.documents, selected), inputs=[doc_filter],
+                          outputs=[filter_row, filter_chip], **private)
+        search_all.click(lambda: gr.update(value=[]), outputs=[doc_filter], **private)
+        demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private).then(**scroll)
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"
         ).then(**scroll)
@@ -360,6 +407,7 @@ def build_app(
         gr.api(  # type: ignore[attr-defined]
             _ask_endpoint(h), api_name="ask", concurrency_limit=concurrency_limit, concurrency_id="answer"
         )
+        gr.api(docs_endpoint(pipeline), api_name="docs", queue=False)  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=concurrency_limit, max_size=QUEUE_SIZE)
     _LIMITS[demo] = limit
     return demo

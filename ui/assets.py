@@ -54,12 +54,64 @@ sup.qa-flag { margin-left: .2rem; padding: 0 .3rem; border-radius: 4px; font-siz
 .qa-examples { gap: .4rem; flex-wrap: wrap; }
 .qa-examples button { flex: 0 1 auto !important; min-width: 0 !important; font-size: .85rem; }
 footer { display: none !important; }
+.qa-chip { display: inline-block; font-size: .8rem; padding: .05rem .55rem; border-radius: 999px;
+  border: 1px solid var(--border-color-primary); background: var(--block-background-fill);
+  color: var(--body-text-color-subdued); }
+.qa-status.qa-notice { font-size: .85rem; }
+#qa-filter-row { align-items: center; gap: .4rem; }
+.qa-chip.qa-filter { color: #8a4b00; background: #fff4e0; border-color: #f0c36d; white-space: normal; }
+.qa-notice a { color: inherit; text-decoration: underline; padding: 0 !important; margin: 0 !important; }
+.qa-abstain { color: var(--body-text-color); }
+.qa-abstain strong { display: block; }
+.qa-related { margin-top: .4rem; font-size: .85rem; color: var(--body-text-color-subdued); }
+.qa-related summary { cursor: pointer; }
+.qa-related ul { padding-left: 1.1rem !important; margin: .2rem 0 0 0 !important; }
+#qa-sidebar .qa-side-title { font-weight: 600; font-size: .8rem; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--body-text-color-subdued); margin: .6rem 0 .2rem; }
+#qa-conversations .wrap { flex-direction: column; gap: .3rem; }
+#qa-conversations label { width: 100%; margin: 0; font-size: .9rem; line-height: 1.3; }
+#qa-conversations label input { display: none; }
+#qa-chat button[aria-label="Clear"] { display: none !important; }
+#qa-model { width: 100% !important; }
+#qa-model input { padding-right: 1.6rem !important; text-overflow: ellipsis; }
+a.qa-copy { float: right; margin-left: .5rem; font-size: .8rem; color: var(--body-text-color-subdued);
+  text-decoration: none; border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 0 .4rem; }
+a.qa-copy:hover { color: var(--body-text-color); }
+.qa-refs-bare { border-top: none; overflow: hidden; }
 """
 
 # Clicking a [n] marker scrolls the source panel to that sentence instead of following the link.
 HEAD = """
 <script>
 document.addEventListener("click", function (event) {
+  var copy = event.target && event.target.closest ? event.target.closest("a.qa-copy") : null;
+  if (copy) {
+    event.preventDefault();
+    var bot = copy.closest('[data-testid="bot"]') || copy.parentElement.parentElement;
+    var body = bot.cloneNode(true);
+    body.querySelectorAll(".qa-refs, .qa-unsupported").forEach(function (e) { e.remove(); });
+    var refs = [];
+    bot.querySelectorAll(".qa-refs li").forEach(function (li) {
+      var doc = li.querySelector(".qa-ref-doc");
+      li.querySelectorAll("a.qa-ref").forEach(function (a) {
+        refs.push([parseInt(a.textContent.slice(1), 10), a.textContent + " " + (doc ? doc.textContent : "") +
+                   ": \u201c" + (a.getAttribute("title") || "") + "\u201d"]);
+      });
+    });
+    refs.sort(function (x, y) { return x[0] - y[0]; });
+    var lines = refs.map(function (r) { return r[1]; });
+    var text = body.textContent.trim() + (lines.length ? "\\n\\n" + lines.join("\\n") : "");
+    function done() { copy.textContent = "Copied"; setTimeout(function () { copy.textContent = "Copy"; }, 1500); }
+    function fallback() {
+      var area = document.createElement("textarea");
+      area.value = text; area.style.position = "fixed"; area.style.opacity = "0";
+      document.body.appendChild(area); area.select();
+      try { document.execCommand("copy"); done(); } finally { document.body.removeChild(area); }
+    }
+    if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done, fallback); }
+    else { fallback(); }
+    return;
+  }
   var link = event.target && event.target.closest ? event.target.closest("a.qa-ref") : null;
   if (!link) { return; }
   event.preventDefault();
@@ -72,6 +124,28 @@ document.addEventListener("click", function (event) {
   }
   go(); setTimeout(go, 400);
 }, true);
+// On a phone the conversation list would cover the chat: start it closed, and close it after a choice.
+(function () {
+  function narrow() { return window.matchMedia("(max-width: 768px)").matches; }
+  function close() {
+    var bar = document.getElementById("qa-sidebar");
+    if (bar && bar.classList.contains("open")) { bar.querySelector(".toggle-button").click(); }
+  }
+  var tries = 0;
+  var timer = setInterval(function () {
+    tries += 1;
+    if (document.getElementById("qa-sidebar") || tries > 100) {
+      clearInterval(timer);
+      if (narrow()) { close(); }
+    }
+  }, 100);
+  document.addEventListener("click", function (event) {
+    var t = event.target && event.target.closest ? event.target : null;
+    if (t && narrow() && t.closest("#qa-conversations label, #qa-new-chat, #qa-conv-delete")) {
+      setTimeout(close, 150);
+    }
+  }, true);
+})();
 </script>
 """
 

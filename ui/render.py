@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from qa.cite.markers import find_markers, strip_markers
+from qa.ingest import document_label
 from qa.ingest.header import label, long_date
 from qa.types import Answer, Citation, Document
 
@@ -21,9 +22,17 @@ FULL_TEXT_LIMIT = 30_000
 EXCERPT_CONTEXT = 600
 
 BACKEND_HINTS = {
-    "extractive": "quotes the best-matching sentence, no language model",
-    "ollama": "local language model via Ollama",
+    "extractive": "quoting sentences, no language model",
+    "ollama": "Ollama",
 }
+#: Shown once per conversation when the answer could not come from Ollama.
+OLLAMA_HINT = (
+    "Answers quote the articles because no language model is running on this computer. For written answers, "
+    'install Ollama from <a href="https://ollama.com" target="_blank" rel="noopener noreferrer">ollama.com</a>, '
+    "start it and download a model, then ask again."
+)
+_DOUBLE_OPEN = re.compile("\u201c\\s*\u201c")
+_DOUBLE_CLOSE = re.compile("\u201d\\s*\u201d")
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>$])")
 #: A web address in an article or a reply; what follows it (a full stop, a closing bracket) is not part of it.
@@ -86,7 +95,18 @@ def escape_markdown(text: str) -> str:
     return "".join(parts)
 
 
+def collapse_quotes(text: str) -> str:
+    """One opening or closing curly quote where a quoted sentence that itself begins or ends with one would
+    show two (``““Two people…”``).
+
+    >>> collapse_quotes("\u201c\u201cTwo people left,\u201d he said.\u201d [1]")
+    '“Two people left,” he said.” [1]'
+    """
+    return _DOUBLE_CLOSE.sub("\u201d", _DOUBLE_OPEN.sub("\u201c", text))
+
+
 def _linked(text: str, link_markers: bool) -> str:
+    text = collapse_quotes(text)
     parts: list[str] = []
     last = 0
     for m, numbers in find_markers(text):
@@ -127,25 +147,52 @@ def claim_flags(answer: Answer) -> list[tuple[int, int, str]]:
     return out
 
 
-def references_html(citations: Sequence[Citation]) -> str:
-    """The numbered reference list under an answer: number, exact sentence, and the document as
-    "Title — Outlet, 6 Feb 2018" (its id when it has no title) (one HTML block)."""
+def references_html(citations: Sequence[Citation], extra: str = "") -> str:
+    """The compact reference list under an answer, one line per cited article: its numbers (each links to the
+    highlighted sentence, which it shows on hover), then "Title — Outlet, 6 Feb 2018" (the id when untitled)."""
+    by_doc: dict[str, list[Citation]] = {}
+    for c in citations:
+        by_doc.setdefault(c.doc_id, []).append(c)
     items = "".join(
-        f'<li><a class="qa-ref" href="#qa-cite-{c.n}">[{c.n}]</a> '
-        f'<span class="qa-ref-text">\u201c{escape(c.text)}\u201d</span> '
-        f'<span class="qa-ref-doc" title="{escape(c.doc_id)}">'
-        f"\u2014 {escape(label(c.title, c.outlet, c.published, c.doc_id))}</span></li>"
-        for c in citations
+        "<li>"
+        + "".join(f'<a class="qa-ref" href="#qa-cite-{c.n}" title="{escape(collapse_quotes(c.text))}">[{c.n}]</a> '
+                  for c in cites)
+        + f'<span class="qa-ref-doc" title="{escape(doc_id)}">'
+        f"{escape(label(cites[0].title, cites[0].outlet, cites[0].published, doc_id))}</span></li>"
+        for doc_id, cites in by_doc.items()
     )
-    return f'<div class="qa-refs"><div class="qa-refs-title">Sources</div><ul>{items}</ul></div>'
+    return f'<div class="qa-refs">{extra}<ul>{items}</ul></div>'
+
+
+def related_html(related: Sequence[Citation]) -> str:
+    """Passages on the topic that do not answer it, folded (one HTML block: no blank line inside)."""
+    if not related:
+        return ""
+    items = "".join(
+        f'<li><span class="qa-ref-text">{escape(collapse_quotes(chr(0x201c) + c.text + chr(0x201d)))}</span> '
+        f'<span class="qa-ref-doc">\u2014 {escape(label(c.title, c.outlet, c.published, c.doc_id))}</span></li>'
+        for c in related
+    )
+    return (f'<details class="qa-related"><summary>Related passages ({len(related)}), not an answer</summary>'
+            f"<ul>{items}</ul></details>")
 
 
 def message_markdown(answer: Answer) -> str:
-    """The whole assistant message for a finished answer: escaped text, then its references."""
+    """The whole assistant message for a finished answer: the text (unsupported claims flagged in place),
+    then its compact references; an abstention says so plainly instead of repeating the pipeline's sentence,
+    with the related passages folded underneath."""
+    if answer.abstained:
+        return (
+            '<div class="qa-abstain"><strong>Not in the articles.</strong> No sentence in the indexed articles '
+            f"answers this. Try other words, or add the article that would.{related_html(answer.related)}</div>"
+        )
     flags = claim_flags(answer)
     body = answer_markdown(answer.text, flags=flags)
+    copy = '<a class="qa-copy" href="#copy" title="Copy the answer and its references as text">Copy</a>'
     if answer.citations:
-        body += "\n\n" + references_html(answer.citations)
+        body += "\n\n" + references_html(answer.citations, copy)
+    else:
+        body += f'\n\n<div class="qa-refs qa-refs-bare">{copy}</div>'
     shown = {strip_markers(answer.text[a:b]) for a, b, _ in flags}
     rest = [span for span in answer.unsupported if span not in shown]  # flagged in the text already
     if rest:
@@ -155,33 +202,35 @@ def message_markdown(answer: Answer) -> str:
             f"<ul>{items}</ul></div>"
         )
     if answer.related:
-        items = "".join(
-            f'<li><span class="qa-ref-text">\u201c{escape(c.text)}\u201d</span> <span class="qa-ref-doc">'
-            f"\u2014 {escape(label(c.title, c.outlet, c.published, c.doc_id))}</span></li>"
-            for c in answer.related
-        )
-        body += (
-            '\n\n<details class="qa-related"><summary>Related passages (they do not answer the question)</summary>'
-            f"<ul>{items}</ul></details>"
-        )
+        body += "\n\n" + related_html(answer.related)
     return body
 
 
-def status_html(answer: Answer | None = None, *, error: str | None = None) -> str:
-    """The line under the chat: which backend answered, and any notice (e.g. Ollama unreachable)."""
+def backend_label(backend: str) -> str:
+    """The backend chip's words: the Ollama model that answered, or what the extractive answerer does.
+
+    >>> backend_label("ollama:llama3.2"), backend_label("extractive")
+    ('Ollama · llama3.2', 'quoting sentences, no language model')
+    """
+    kind, _, model = backend.partition(":")
+    if kind == "ollama":
+        return f"Ollama \u00b7 {model}" if model else "Ollama"
+    return BACKEND_HINTS.get(kind, backend)
+
+
+def status_html(answer: Answer | None = None, *, error: str | None = None, hint: bool = True) -> str:
+    """The line under the chat: a chip naming the backend that answered and, when Ollama could not be used
+    and ``hint`` (once per conversation), how to start it, in words for the web (no command-line flags)."""
     if error is not None:
         return f'<div class="qa-status qa-error" role="alert"><strong>Error:</strong> {escape(error)}</div>'
     if answer is None:
         return '<div class="qa-status">Ready. Answers cite the exact sentences they come from.</div>'
-    hint = BACKEND_HINTS.get(answer.backend.split(":", 1)[0], "")
-    hint_html = f' <span class="qa-hint">({escape(hint)})</span>' if hint else ""
-    parts = [f'<span class="qa-backend">Answered by <strong>{escape(answer.backend)}</strong>{hint_html}</span>']
-    if answer.abstained:
-        parts.append('<span class="qa-abstained">no supporting sentence found</span>')
-    html_out = '<div class="qa-status">' + " \u00b7 ".join(parts) + "</div>"
-    if answer.notice:
+    chip = (f'<span class="qa-backend qa-chip" title="{escape(answer.backend)}">'
+            f"{escape(backend_label(answer.backend))}</span>")
+    html_out = f'<div class="qa-status">{chip}</div>'
+    if answer.notice and hint:
         html_out += (
-            f'<div class="qa-status qa-notice" role="status"><strong>Note:</strong> {escape(answer.notice)}</div>'
+            f'<div class="qa-status qa-notice" role="status" title="{escape(answer.notice)}">{OLLAMA_HINT}</div>'
         )
     return html_out
 
@@ -329,3 +378,12 @@ def documents_summary(documents: Mapping[str, Document]) -> str:
     """A one-line count for the document list."""
     n = len(documents)
     return f"{n} document{'s' if n != 1 else ''} indexed. Tick some to search only those; none ticked searches all."
+
+
+def filter_chip(documents: Mapping[str, Document], selected: Sequence[str]) -> str:
+    """The chip next to the input while questions are restricted to some documents; empty when all are searched."""
+    names = [document_label(documents[d]) for d in selected if d in documents]
+    if not names:
+        return ""
+    shown = ", ".join(escape(n) for n in names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
+    return f'<span class="qa-chip qa-filter" title="{escape("; ".join(names))}">Searching only: {shown}</span>'

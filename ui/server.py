@@ -14,6 +14,7 @@ from qa import config
 from qa.errors import ConfigError
 from qa.pipeline import Pipeline
 
+from .api import ApiArguments
 from .app import build_app, upload_limit
 from .assets import CSS, HEAD
 from .security import Guard
@@ -90,11 +91,12 @@ def launch(
     """Start the server (sharing off, no telemetry, upload size capped); returns the local URL.
 
     The app is built with ``Guard`` (Host check, security headers, same-origin writes, login attempts
-    limited) and ``ForgetFinishedCalls`` (raw API calls keep no session), and Gradio keeps at most
+    limited), ``ForgetFinishedCalls`` (raw API calls keep no session) and ``ApiArguments`` (a raw call missing an
+    argument is told which), and Gradio keeps at most
     ``SESSION_CAPACITY`` sessions.
     """
     middleware = [Middleware(Guard, allowed_hosts=served_names(host, allowed_hosts)),
-                  Middleware(ForgetFinishedCalls)]
+                  Middleware(ForgetFinishedCalls), Middleware(ApiArguments)]
     _, url, _ = demo.launch(
         server_name=host,
         server_port=port,
@@ -152,7 +154,8 @@ def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_re
             f"and upload documents. Set {AUTH_PASSWORD_ENV} to require one.",
             file=sys.stderr,
         )
-    demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes, remote=not is_loopback(host))
+    demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes, remote=not is_loopback(host),
+                     chats_db=settings.chats_db)
     try:
         url = launch(demo, host=host, port=port, auth=auth, allowed_hosts=settings.allowed_hosts)
     except OSError as exc:

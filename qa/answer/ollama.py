@@ -61,6 +61,17 @@ def _client(host: str, read: float, connect: float) -> Any:
         return client
 
 
+def list_models(host: str, timeout: float = PROBE_READ_TIMEOUT) -> list[str] | None:
+    """The models the server at ``host`` has pulled (``GET /api/tags``), for a picker; None when it cannot be
+    reached or is not Ollama (the caller offers the extractive answerer alone)."""
+    client = _client(host, min(timeout, PROBE_READ_TIMEOUT), min(timeout, PROBE_CONNECT_TIMEOUT))
+    try:
+        listed = client.list()
+    except Exception:  # refused, timed out, not Ollama (httpx and ollama errors alike): nothing to pick
+        return None
+    return sorted({m.model for m in listed.models if m.model})
+
+
 def clear_probe_cache() -> None:
     """Forget what earlier probes found (tests, and after a request failed)."""
     with _probes_lock:

@@ -252,6 +252,35 @@ def test_build_app_registers_the_named_ask_endpoint(app: RunningApp) -> None:
     assert "/ask" in api["named_endpoints"] and "/upload" in api["named_endpoints"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/ask"]["parameters"]]
     assert params == ["question", "doc_ids", "history"]
+    assert "/docs" in api["named_endpoints"]
+
+
+def test_docs_lists_the_indexed_documents(app: RunningApp) -> None:
+    listed = app.client.predict(api_name="/docs")
+    assert [d["id"] for d in listed] == list(app.pipeline.documents)
+    seed = next(d for d in listed if d["id"] == SEED_ID)
+    assert set(seed) == {"id", "title", "outlet", "published", "url", "sentences"}
+    assert seed["sentences"] == len(app.pipeline.index.rows_of(SEED_ID)) > 5
+
+
+def _raw_call(url: str, name: str, body: object) -> tuple[int, str]:
+    """A script's raw HTTP call: POST the arguments, then read the event stream of the result."""
+    posted = httpx.post(f"{url}gradio_api/call/{name}", json=body, timeout=60)
+    if posted.status_code != 200:
+        return posted.status_code, posted.json()["error"]
+    result = httpx.get(f"{url}gradio_api/call/{name}/{posted.json()['event_id']}", timeout=60)
+    return result.status_code, result.text
+
+
+def test_raw_http_calls_missing_arguments_get_a_clear_error(app: RunningApp) -> None:
+    status, error = _raw_call(app.url, "ask", {"data": []})
+    assert status == 422 and error.startswith("Missing argument 'question'.") and "doc_ids" in error
+    status, error = _raw_call(app.url, "ask", {})
+    assert status == 422 and "Missing argument 'question'" in error
+    status, stream = _raw_call(app.url, "ask", {"data": [GALLANT_Q]})  # the optional arguments may be left out
+    assert status == 200 and "event: complete" in stream and GALLANT in stream
+    status, stream = _raw_call(app.url, "docs", {"data": []})
+    assert status == 200 and "event: complete" in stream and SEED_ID in stream
 
 
 # ----- faults of the Ollama backend, seen through the running app ---------------------------

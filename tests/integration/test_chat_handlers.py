@@ -11,6 +11,7 @@ from helpers.env import isolated_settings
 from helpers.fakes import ScriptedGenerator
 from qa.ui import render
 from qa.ui.app import ChatHandlers
+from qa.ui.backend import AUTO, QUOTE, model_choices
 
 from qa import config
 from qa.answer import ExtractiveGenerator, Generator
@@ -18,6 +19,7 @@ from qa.errors import GenerationInterruptedError
 from qa.pipeline import Pipeline
 
 UPLOAD_LIMIT = 200_000
+RELATED_Q = "What did Hamas say about the hostages in Rafah on Tuesday?"  # not answered, but on the topic
 HAMAS = "Hamas welcomed the resolution and expressed willingness to engage in a prisoner exchange process."
 
 
@@ -141,6 +143,40 @@ def test_auto_mode_without_ollama_shows_a_notice(embedder: Any, seed_text: str) 
     result = h.ask(GALLANT_Q)
     assert result["backend"] == "extractive" and result["citations"]
     assert result["notice"].startswith("Ollama is not reachable at http://127.0.0.1:9")
-    *_, (_, _, _turns, _, status) = h.respond(GALLANT_Q, [], [])
-    assert "qa-notice" in status and render.escape(str(result["notice"])) in status
-    assert result["backend"] in status
+    *_, (_, _, turns, _, status) = h.respond(GALLANT_Q, [], [])
+    assert "qa-notice" in status and render.OLLAMA_HINT in status and "--llm" not in render.OLLAMA_HINT
+    assert render.escape(str(result["notice"])) in status  # the details, as the hint's tooltip
+    assert "quoting sentences, no language model" in status
+    *_, (_, _, _, _, again) = h.respond(GALLANT_Q, turns, [])
+    assert "qa-notice" not in again  # the hint is shown once per conversation
+
+
+def test_the_answerer_picked_in_the_page_is_used(embedder: Any, seed_text: str, fake_ollama: Any) -> None:
+    """The picker lists what Ollama reports; left as it was, the app's own answerer answers (here the pipeline's
+    scripted one); a model picked there answers through Ollama."""
+    server = fake_ollama("Gallant stayed in Washington [1].", models=("llama3.2:latest", "qwen2.5:3b"))
+    assert model_choices("auto", server.host) == [
+        AUTO, QUOTE, ("Ollama \u00b7 llama3.2:latest", "ollama:llama3.2:latest"),
+        ("Ollama \u00b7 qwen2.5:3b", "ollama:qwen2.5:3b"),
+    ]
+    assert model_choices("ollama:gone", config.resolve().ollama_host) == [AUTO, QUOTE, ("ollama:gone", "ollama:gone")]
+    pipeline = Pipeline.from_texts({SEED_ID: seed_text}, embedder=embedder, generator=ScriptedGenerator("Own [1]."),
+                                   settings=isolated_settings(ollama_host=server.host))
+    h = ChatHandlers(pipeline, llm=None, max_file_bytes=UPLOAD_LIMIT)
+    *_, (_, _, turns, _, _) = h.respond(GALLANT_Q, [], [], h.picked_by_default)
+    assert turns[-1]["answer"].text.startswith("Own") and not server.chat_requests
+    *_, (_, _, turns, _, status) = h.respond(GALLANT_Q, [], [], "ollama:qwen2.5:3b")
+    assert turns[-1]["answer"].backend == "ollama:qwen2.5:3b" and "Ollama \u00b7 qwen2.5:3b" in status
+    assert [r["model"] for r in server.chat_requests] == ["qwen2.5:3b"]
+
+
+def test_an_abstention_shows_related_passages_folded(handlers: ChatHandlers) -> None:
+    *_, (_, chat, turns, _, _) = handlers.respond(RELATED_Q, [], [])
+    answer = turns[-1]["answer"]
+    assert answer.abstained and answer.related
+    shown = chat[-1]["content"]
+    assert shown.startswith('<div class="qa-abstain"><strong>Not in the articles.</strong>')
+    assert f"Related passages ({len(answer.related)}), not an answer" in shown
+    assert shown.count("<li>") == len(answer.related) and answer.related[0].text in shown
+    *_, (_, chat, turns, _, _) = handlers.respond("What is the boiling point of mercury?", [], [])
+    assert turns[-1]["answer"].abstained and "<details" not in chat[-1]["content"]  # nothing on the topic

@@ -3,6 +3,7 @@ base name of an upload is used), and the serving rules (loopback by default, a l
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def test_source_header_shows_metadata_escaped_and_links_only_http(url: str | Non
     assert "published 6 February 2018" in head and "updated 7 February 2018" in head
     assert ("href=" in head) is linked and "javascript" not in head
     refs = render.references_html([cite])
-    assert "\u2014 Vote &lt;b&gt;passes&lt;/b&gt; \u2014 The &lt;Post&gt;, 6 Feb 2018</span>" in refs
+    assert 'title="a.html">Vote &lt;b&gt;passes&lt;/b&gt; \u2014 The &lt;Post&gt;, 6 Feb 2018</span>' in refs
 
 
 def test_highlight_uses_offsets_and_numbers_each_citation() -> None:
@@ -137,10 +138,45 @@ def test_an_unsupported_claim_is_flagged_in_place_with_a_tooltip() -> None:
     assert "qa-unsupported" not in md  # flagged in place, so no separate list
 
 
-def test_status_shows_backend_and_notice() -> None:
-    answer = Answer(question="q", text="t", abstained=False, backend="ollama:llama3.2", notice="Ollama <down>")
+def test_status_shows_backend_chip_and_a_web_worded_hint() -> None:
+    answer = Answer(question="q", text="t", abstained=False, backend="extractive",
+                    notice="Ollama <down>: run `ollama serve` or use --llm extractive. Answered extractively.")
     out = render.status_html(answer)
-    assert "ollama:llama3.2" in out and "Ollama &lt;down&gt;" in out and "qa-notice" in out
+    assert '">quoting sentences, no language model</span>' in out and "qa-notice" in out
+    shown = re.sub(r'title="[^"]*"', "", out)  # the pipeline's own words stay in a tooltip only
+    assert "--llm" not in shown and "ollama.com" in shown and "Ollama &lt;down&gt;" in out
+    assert "qa-notice" not in render.status_html(answer, hint=False)
+    model = Answer(question="q", text="t", abstained=False, backend="ollama:llama3.2")
+    assert '">Ollama \u00b7 llama3.2</span>' in render.status_html(model)
+
+
+def test_references_are_compact_one_line_per_article() -> None:
+    a1 = Citation(n=1, doc_id="a.txt", text="One.", start=0, end=4, score=1.0, title="Vote", outlet="Post",
+                  published="2018-02-06")
+    b2 = Citation(n=2, doc_id="b.txt", text="Two.", start=0, end=4, score=1.0)
+    a3 = Citation(n=3, doc_id="a.txt", text="Three.", start=5, end=11, score=1.0, title="Vote", outlet="Post",
+                  published="2018-02-06")
+    answer = Answer(question="q", text="\u201c\u201cOne,\u201d she said.\u201d [1] Two [2]. Three [3].",
+                    abstained=False, citations=[a1, b2, a3])
+    md = render.message_markdown(answer)
+    items = re.findall(r"<li>(.*?)</li>", md)
+    assert len(items) == 2  # one line per article, numbers first
+    assert re.sub(r"<[^>]+>", "", items[0]) == "[1] [3] Vote \u2014 Post, 6 Feb 2018"
+    assert re.sub(r"<[^>]+>", "", items[1]) == "[2] b.txt"
+    assert "One." not in re.sub(r'title="[^"]*"', "", md.split('<div class="qa-refs">')[1])
+    assert "\u201c\u201c" not in md and "\u201d\u201d" not in md
+    assert md.startswith("\u201cOne,\u201d she said.\u201d")
+
+
+def test_an_abstention_says_not_in_the_articles() -> None:
+    md = render.message_markdown(Answer(question="q", text="The article does not say.", abstained=True))
+    assert "Not in the articles." in md and "does not say" not in md and "<details" not in md
+    near = Citation(n=1, doc_id="a.txt", text="\u201cA <b>near</b> one.\u201d", start=0, end=9, score=0.5,
+                    title="Vote", outlet="Post")
+    md = render.message_markdown(Answer(question="q", text="x", abstained=True, related=[near]))
+    folded = md[md.index("<details"):]
+    assert "Related passages (1), not an answer</summary>" in folded and "\n\n" not in md
+    assert "\u201cA &lt;b&gt;near&lt;/b&gt; one.\u201d</span>" in folded and "\u2014 Vote \u2014 Post" in folded
 
 
 @pytest.mark.parametrize(
