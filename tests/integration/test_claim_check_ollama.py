@@ -78,7 +78,7 @@ def test_a_wrong_citation_is_moved_to_the_sentence_that_supports_the_claim(ask: 
 
 def test_an_uncited_claim_is_attributed_only_when_supported(ask: Callable[..., Answer]) -> None:
     answer = ask(lambda r: "The council approved the budget by 23 votes to 19. The mayor resigned in protest.",
-                 "How did the vote on the budget go?")
+                 "By how many votes did the council approve the budget?")
     first, second = answer.claims
     assert first.supported and first.citations == (1,) and VOTES in answer.citations[0].text
     assert second.supported is False and second.citations == ()
