@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from helpers.browser import CHROMIUM
 from helpers.data import GALLANT_Q, SEED_ID
 from helpers.env import isolated_settings
 from helpers.net import free_port
@@ -24,15 +25,6 @@ from qa.answer import ExtractiveGenerator, Generator
 from qa.pipeline import Pipeline
 from qa.types import Hit, Turn
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 QUESTION = GALLANT_Q
 TIMEOUT_MS = 60_000
 
@@ -74,17 +66,6 @@ def served(embedder: Any, seed_text: str) -> Iterator[tuple[str, Any]]:
         yield url, pipeline
     finally:
         demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -13,19 +13,19 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from helpers.browser import CHROMIUM
 from helpers.data import GALLANT_Q, SEED_ID
 from helpers.env import isolated_settings
 from helpers.fake_ollama import number_of
 from helpers.net import free_port
 from qa.ui.app import build_app
 from qa.ui.server import launch
-from test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _ask, _screenshot, _wait_answered
+from test_browser import TIMEOUT_MS, _ask, _screenshot, _wait_answered
 
 from qa.answer import ExtractiveGenerator
 from qa.pipeline import Pipeline
@@ -40,17 +40,6 @@ HAMAS_Q = "How did Hamas react to the resolution?"
 VOTE_Q = "What did the U.S. representative do during the vote?"
 RELATED_Q = "What did Hamas say about the hostages in Rafah on Tuesday?"  # not answered, but on the topic
 BOTS = '#qa-chat [data-testid="bot"]'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

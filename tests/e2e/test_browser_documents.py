@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.browser import CHROMIUM
 from helpers.env import isolated_settings
 from helpers.net import free_port
 from helpers.web import Route, WebServer, benchmark_page
 from qa.ui.app import build_app
 from qa.ui.server import launch
-from test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _ask, _screenshot
+from test_browser import TIMEOUT_MS, _ask, _screenshot
 
 from qa.answer import ExtractiveGenerator
 from qa.ingest.fetch import FetchPolicy
@@ -69,17 +70,6 @@ def page(browser: Any, served: tuple[str, Pipeline]) -> Iterator[Any]:
         yield pg
     finally:
         context.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_titles_outlets_and_dates_are_shown(page: Any, tmp_path: Path) -> None:
