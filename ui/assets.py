@@ -90,6 +90,7 @@ document.addEventListener("click", function (event) {
     var bot = copy.closest('[data-testid="bot"]') || copy.parentElement.parentElement;
     var body = bot.cloneNode(true);
     body.querySelectorAll(".qa-refs, .qa-unsupported").forEach(function (e) { e.remove(); });
+    body.querySelectorAll(".qa-flag").forEach(function (e) { e.textContent = " (not verified)"; });
     var refs = [];
     bot.querySelectorAll(".qa-refs li").forEach(function (li) {
       var doc = li.querySelector(".qa-ref-doc");
