@@ -69,13 +69,15 @@ class DocumentHandlers:
         self.remote = remote
 
     def user(self, request: gr.Request | None) -> str:
-        """Who is asking, for the log: the login name; ``local`` on loopback without one."""
+        """Who is asking, for the log: the login name; ``local`` on loopback without one; beyond loopback without
+        a login, ``anonymous`` and the client's address."""
         name = request.username if request is not None else None
         if name:
             return str(name)
         if not self.remote:
             return "local"
-        client = request.client if request is not None else None
+        http = request.request if request is not None else None  # the HTTP request the event came with
+        client = http.client if http is not None else None
         return f"anonymous ({client.host})" if client is not None else "anonymous"
 
     def refused(self, what: str, user: str, selected: Sequence[str] | None) -> Panel | None:
@@ -132,7 +134,7 @@ class DocumentHandlers:
                 if verb != "Already indexed":
                     changes.info("%s by %s: %r (%s)", verb.lower(), user, doc_id, document_label(d))
         if toast:
-            gr.Info("<br>".join(toast), title="Documents")
+            gr.Info("<br>".join(toast))
         names = names_of(self.pipeline.documents)
         lines.extend(_note(names.scrub(n)) for n in change.notes)
         return lines
@@ -214,7 +216,7 @@ class DocumentHandlers:
             return self.panel(_error(f"<strong>Error:</strong> {render.escape(names.scrub(str(exc)))}"), selected)
         for doc_id, label in zip(ids, labels, strict=True):
             changes.info("removed by %s: %r (%s)", user, doc_id, label)
-        gr.Info("<br>".join(f"Removed {render.escape(n)}" for n in labels), title="Documents")
+        gr.Info("<br>".join(f"Removed {render.escape(n)}" for n in labels))
         return self.panel("".join(_ok(f"Removed <strong>{render.escape(n)}</strong>.") for n in labels), [])
 
 

@@ -117,8 +117,8 @@ def test_a_chat_served_to_others_refuses_every_change_without_allow_uploads(
 
 @pytest.mark.parametrize(
     ("remote", "allow", "request_user", "logged"),
-    [(False, False, None, "local"), (True, True, "alice", "alice")],
-    ids=["loopback: local", "served to others with allow_uploads: the login name"],
+    [(False, False, None, "local"), (True, True, "alice", "alice"), (True, True, None, "anonymous")],
+    ids=["loopback: local", "served to others with allow_uploads: the login name", "no login: anonymous"],
 )
 def test_every_change_is_logged_with_the_user_name(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, remote: bool, allow: bool, request_user: str | None,
