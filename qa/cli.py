@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="required to listen on an address other than loopback; set QA_AUTH_PASSWORD to require a login",
     )
+    serve.add_argument(
+        "--allow-uploads",
+        action="store_true",
+        default=None,
+        help="beyond loopback, let the chat's users add and remove documents (or QA_ALLOW_UPLOADS=1); "
+        "each change is logged with the user name",
+    )
 
     sub.add_parser("eval", help="measure retrieval and abstention (qa eval --help)", add_help=False)
     sub.add_parser("bench", help="measure speed: indexing, query latency, cold start (qa bench --help)",
@@ -218,7 +225,7 @@ def _serve(args: argparse.Namespace) -> int:
     from qa.ui.server import serve  # mypy reads the package from ui/ (installed as qa.ui), so this is untyped here
 
     rc: int = serve(host=args.host, port=args.port, index_dir=args.index_dir, llm=args.llm,
-                    allow_remote=args.allow_remote)
+                    allow_remote=args.allow_remote, allow_uploads=args.allow_uploads)
     return rc
 
 

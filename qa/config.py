@@ -170,6 +170,7 @@ class Settings:
     allow_private_links: bool = False  # a chat served to other machines may fetch private addresses
     store: str | None = None  # milvus://HOST:PORT/COLLECTION: the index lives there instead of index_dir
     chats_db: Path | None = None  # the web chat's saved conversations (SQLite); None: kept in memory only
+    allow_uploads: bool = False  # a chat served to other machines lets its users add and remove documents
 
 
 def resolve(
@@ -197,6 +198,7 @@ def resolve(
     allow_private_links: bool | None = None,
     store: str | None = None,
     chats_db: str | os.PathLike[str] | None = None,
+    allow_uploads: bool | None = None,
 ) -> Settings:
     """Resolve every setting once; callers never read the environment themselves.
 
@@ -243,6 +245,7 @@ def resolve(
                                   "QA_ALLOW_PRIVATE_LINKS"),
         store=_store(_pick(store, "QA_STORE", "")),
         chats_db=Path(str(_pick(chats_db, "QA_CHATS_DB", index / CHATS_DB_NAME))),
+        allow_uploads=_flag(_pick(allow_uploads, "QA_ALLOW_UPLOADS", False), "QA_ALLOW_UPLOADS"),
     )
 
 

@@ -30,7 +30,7 @@ from .assets import SCROLL_TO_FIRST_CITATION
 from .backend import INFO, picker_update
 from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, show_filter, stopped
 from .conversations import ChatTurn, ConversationStore
-from .documents import DocumentHandlers, Panel
+from .documents import DocumentHandlers, DocumentPanel, Panel
 from .names import names_of
 from .slots import RESERVED, ModelSlots
 
@@ -45,7 +45,6 @@ DEFAULT_CONCURRENCY = 8  # answers computed at once; the rest wait in the queue
 QUEUE_SIZE = 256  # waiting requests beyond this are refused with "queue full"
 HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
 SHOWN_QUESTION_CHARS = 2_000  # a pasted 100,000-character question is shown truncated
-UPLOAD_SUFFIXES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 
 # Gradio sees this default and passes a fresh tracker per call; it also follows the tqdm bar
 # that Pipeline.add(progress=True) shows while embedding a large upload.
@@ -69,8 +68,10 @@ class ChatHandlers:
     """The event handlers of one app, bound to its pipeline (shared by all sessions)."""
 
     def __init__(
-        self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, remote: bool = False, model_slots: int = 6
+        self, pipeline: Pipeline, *, llm: str | None, max_file_bytes: int, remote: bool = False, model_slots: int = 6,
+        allow_uploads: bool = False,
     ) -> None:
+        """``remote``: served beyond loopback; its users then change the library only with ``allow_uploads``."""
         self.pipeline = pipeline
         self.llm = llm
         self.max_file_bytes = max_file_bytes
@@ -78,7 +79,8 @@ class ChatHandlers:
         settings = pipeline.settings
         self.picked_by_default = llm or settings.llm  # what the page's answerer picker shows at first
         self.docs = DocumentHandlers(pipeline, max_file_bytes=max_file_bytes,
-                                     policy=lambda: fetch_policy(settings, served_remotely=remote))
+                                     policy=lambda: fetch_policy(settings, served_remotely=remote),
+                                     writable=allow_uploads or not remote, remote=remote)
 
     # ----- documents -----------------------------------------------------------------
 
@@ -107,15 +109,20 @@ class ChatHandlers:
         return choices, summary
 
     def upload(
-        self, files: list[str] | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS
+        self, files: list[str] | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS,
+        request: gr.Request | None = None,
     ) -> Panel:
         """Validate uploaded files, then embed and index the good ones; every rejection is explained, and a
-        file that would replace an indexed document waits for the user's confirmation."""
-        return self.docs.upload(files, selected, progress)
+        file that would replace an indexed document waits for the user's confirmation. Refused when the
+        library is read-only; ``request`` names the user in the log of changes."""
+        return self.docs.upload(files, selected, progress, request)
 
-    def add_link(self, url: str | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS) -> Panel:
+    def add_link(
+        self, url: str | None, selected: list[str] | None, progress: gr.Progress = _UPLOAD_PROGRESS,
+        request: gr.Request | None = None,
+    ) -> Panel:
         """Fetch a page or a feed by its link and index it (the chat's "add by link" box)."""
-        return self.docs.add_link(url, selected, progress)
+        return self.docs.add_link(url, selected, progress, request)
 
     # ----- chat ----------------------------------------------------------------------
 
@@ -236,13 +243,16 @@ def build_app(
     title: str = "News QA",
     remote: bool = False,
     chats_db: str | Path | None = None,
+    allow_uploads: bool = False,
 ) -> gr.Blocks:
     """The chat UI for ``pipeline`` (not launched). Launch it with ``launch()`` for the styling and limits.
-    ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``).
+    ``remote``: served beyond loopback, so links to private addresses are refused (``QA_ALLOW_PRIVATE_LINKS``),
+    and the library is read-only unless ``allow_uploads`` (``--allow-uploads``).
     ``chats_db``: the SQLite file of saved conversations; None keeps them in memory until the server stops."""
     limit = max_file_bytes if max_file_bytes is not None else pipeline.settings.max_file_bytes
     # answers by the model may take all answer slots but RESERVED: those stay free for quick answers
-    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote, model_slots=concurrency_limit - RESERVED)
+    h = ChatHandlers(pipeline, llm=llm, max_file_bytes=limit, remote=remote, model_slots=concurrency_limit - RESERVED,
+                     allow_uploads=allow_uploads)
     convs = ConversationHandlers(ConversationStore(chats_db), lambda: names_of(pipeline.documents).documents)
     mb = f"{limit / 1e6:g}"
     demo = gr.Blocks(title=title, analytics_enabled=False)
@@ -309,35 +319,7 @@ def build_app(
             with gr.Column(scale=4, min_width=320):
                 sources = gr.HTML(render.EMPTY_SOURCES_HTML, elem_id="qa-sources", label="Sources", container=True)
         pending = gr.State(None)  # documents waiting for "Replace" (per session)
-        with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    doc_filter = gr.CheckboxGroup(
-                        choices=h.doc_choices(),
-                        value=[],
-                        label="Indexed documents",
-                        elem_id="qa-doc-filter",
-                    )
-                    doc_summary = gr.Markdown(render.documents_summary(pipeline.documents), elem_id="qa-doc-summary")
-                    remove = gr.Button("Remove ticked documents", size="sm", variant="secondary", elem_id="qa-remove")
-                with gr.Column(scale=1):
-                    upload = gr.File(
-                        label=f"Add documents: .txt, .md, .html or .pdf, up to {mb} MB each",
-                        file_count="multiple",
-                        file_types=UPLOAD_SUFFIXES,
-                        type="filepath",
-                        elem_id="qa-upload",
-                    )
-                    with gr.Row(equal_height=True):
-                        link = gr.Textbox(show_label=False, placeholder="Add by link: https://… (an article or an "
-                                          "RSS/Atom feed)", elem_id="qa-link", scale=5, max_lines=1)
-                        add_link = gr.Button("Add link", elem_id="qa-add-link", scale=1, min_width=90)
-                    upload_status = gr.HTML("", elem_id="qa-upload-status")
-                    with gr.Column(visible=False, elem_id="qa-confirm") as confirm_row:
-                        confirm_msg = gr.HTML("", elem_id="qa-confirm-message")
-                        with gr.Row():
-                            replace = gr.Button("Replace", size="sm", variant="stop", elem_id="qa-replace")
-                            keep = gr.Button("Keep the indexed one", size="sm", elem_id="qa-keep")
+        lib = DocumentPanel.build(h.docs, max_mb=mb)
 
         chat_io: dict[str, Any] = {
             "fn": h.respond,
@@ -368,7 +350,7 @@ def build_app(
                                          (again_step.then(**busy), question)]
         starts += [(button.click(**busy), button) for button in examples]  # a Button's value is its label
         for start, asked in starts:
-            step = start.then(inputs=[asked, turns, doc_filter, model], **chat_io)
+            step = start.then(inputs=[asked, turns, lib.doc_filter, model], **chat_io)
             answering.append(step)
             step.then(**save).then(**idle).then(**scroll)
         stop.click(None, cancels=answering, **private).then(  # cancel first, then mark what was written
@@ -382,28 +364,31 @@ def build_app(
         conv_title.submit(convs.rename, inputs=[browser, conv, conv_title], outputs=[conv_list], **private)
         delete.click(convs.delete, inputs=[browser, conv], outputs=[*shown, conv_list], **private)
         demo.load(lambda: picker_update(current, pipeline.settings.ollama_host), outputs=[model], **private)
-        doc_filter.change(lambda selected: show_filter(pipeline.documents, selected), inputs=[doc_filter],
+        lib.doc_filter.change(lambda selected: show_filter(pipeline.documents, selected), inputs=[lib.doc_filter],
                           outputs=[filter_row, filter_chip], **private)
-        search_all.click(lambda: gr.update(value=[]), outputs=[doc_filter], **private)
+        search_all.click(lambda: gr.update(value=[]), outputs=[lib.doc_filter], **private)
         demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private).then(**scroll)
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"
         ).then(**scroll)
-        panel = [upload_status, doc_filter, doc_summary, pending, confirm_row, confirm_msg]
+        panel = [lib.upload_status, lib.doc_filter, lib.doc_summary, pending, lib.confirm_row, lib.confirm_msg]
         index_io: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "index", "show_progress": "full"}
-        upload.upload(h.upload, inputs=[upload, doc_filter], outputs=panel, api_name="upload", **index_io).then(
-            lambda: None, outputs=[upload], queue=False, api_visibility="private"
+        lib.upload.upload(h.upload, inputs=[lib.upload, lib.doc_filter], outputs=panel, api_name="upload",
+                          **index_io).then(
+            lambda: None, outputs=[lib.upload], queue=False, api_visibility="private"
         )
-        link_io: dict[str, Any] = {"inputs": [link, doc_filter], "outputs": panel, **index_io}
-        add_link.click(h.add_link, api_name="add_link", **link_io).then(
-            lambda: "", outputs=[link], queue=False, api_visibility="private"
+        link_io: dict[str, Any] = {"inputs": [lib.link, lib.doc_filter], "outputs": panel, **index_io}
+        lib.add_link.click(h.add_link, api_name="add_link", **link_io).then(
+            lambda: "", outputs=[lib.link], queue=False, api_visibility="private"
         )
-        link.submit(h.add_link, api_visibility="private", **link_io)
-        replace.click(h.docs.confirm, inputs=[pending, doc_filter], outputs=panel, api_visibility="private",
+        lib.link.submit(h.add_link, api_visibility="private", **link_io)
+        lib.replace.click(h.docs.confirm, inputs=[pending, lib.doc_filter], outputs=panel, api_visibility="private",
                       **index_io)
-        keep.click(h.docs.cancel, inputs=[pending, doc_filter], outputs=panel, api_visibility="private", queue=False)
-        remove.click(h.docs.remove, inputs=[doc_filter], outputs=panel, api_name="remove", **index_io)
-        demo.load(h.refresh_documents, inputs=[doc_filter], outputs=[doc_filter, doc_summary], api_visibility="private")
+        lib.keep.click(h.docs.cancel, inputs=[pending, lib.doc_filter], outputs=panel, api_visibility="private",
+                       queue=False)
+        lib.remove.click(h.docs.remove, inputs=[lib.doc_filter], outputs=panel, api_name="remove", **index_io)
+        demo.load(h.refresh_documents, inputs=[lib.doc_filter], outputs=[lib.doc_filter, lib.doc_summary],
+                  api_visibility="private")
         gr.api(  # type: ignore[attr-defined]
             _ask_endpoint(h), api_name="ask", concurrency_limit=concurrency_limit, concurrency_id="answer"
         )

@@ -59,6 +59,7 @@ footer { display: none !important; }
   color: var(--body-text-color-subdued); }
 .qa-status.qa-notice { font-size: .85rem; }
 #qa-filter-row { align-items: center; gap: .4rem; }
+#qa-upload-status:not(:has(.qa-status)) { display: none; }  /* no gap above the panel until there is news */
 .qa-chip.qa-filter { color: #8a4b00; background: #fff4e0; border-color: #f0c36d; white-space: normal; }
 .qa-notice a { color: inherit; text-decoration: underline; padding: 0 !important; margin: 0 !important; }
 .qa-abstain { color: var(--body-text-color); }

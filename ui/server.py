@@ -3,6 +3,7 @@
 import ctypes
 import hmac
 import ipaddress
+import logging
 import socket
 import sys
 from collections.abc import Callable
@@ -24,6 +25,7 @@ AUTH_USER_ENV = "QA_AUTH_USER"
 AUTH_PASSWORD_ENV = "QA_AUTH_PASSWORD"
 M_ARENA_MAX = -8  # glibc's mallopt parameter
 MALLOC_ARENAS = 2
+SERVER_LOG = "qa-serve"  # the name of the handler that writes the server's log
 
 
 
@@ -138,24 +140,42 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
         pass
 
 
-def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_remote: bool) -> int:
-    """``qa serve``: load the index, then serve the chat until interrupted."""
+def log_to_stderr() -> None:
+    """The server's log: what ``qa`` and the chat log (changes to the library among them) goes to stderr,
+    one line each with the time. Gradio's and the HTTP client's own loggers are left as they are."""
+    logger = logging.getLogger("qa")
+    if any(h.get_name() == SERVER_LOG for h in logger.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.set_name(SERVER_LOG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_remote: bool,
+          allow_uploads: bool | None = None) -> int:
+    """``qa serve``: load the index, then serve the chat until interrupted. Beyond loopback the library is
+    read-only unless ``allow_uploads`` (``--allow-uploads``, ``QA_ALLOW_UPLOADS``)."""
     limit_malloc_arenas()  # before any thread allocates
     check_host(host, allow_remote)
-    settings = config.resolve(index_dir=index_dir, llm=llm)
+    settings = config.resolve(index_dir=index_dir, llm=llm, allow_uploads=allow_uploads)
+    log_to_stderr()
     if index_dir:
         pipeline = Pipeline.load(settings.index_dir, settings=settings)
     else:
         pipeline = Pipeline.default(settings=settings)
     auth = login_check(settings)
-    if not is_loopback(host) and auth is None:
+    remote = not is_loopback(host)
+    if remote and auth is None:
+        also = " and add or remove documents" if settings.allow_uploads else ""
         print(
-            f"warning: listening on {host} without a login; anyone who can reach this port can use the chat "
-            f"and upload documents. Set {AUTH_PASSWORD_ENV} to require one.",
+            f"warning: listening on {host} without a login; anyone who can reach this port can use the chat"
+            f"{also}. Set {AUTH_PASSWORD_ENV} to require one.",
             file=sys.stderr,
         )
-    demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes, remote=not is_loopback(host),
-                     chats_db=settings.chats_db)
+    demo = build_app(pipeline, llm=settings.llm, max_file_bytes=settings.max_file_bytes, remote=remote,
+                     chats_db=settings.chats_db, allow_uploads=settings.allow_uploads)
     try:
         url = launch(demo, host=host, port=port, auth=auth, allowed_hosts=settings.allowed_hosts)
     except OSError as exc:
@@ -165,5 +185,9 @@ def serve(host: str, port: int, index_dir: str | None, llm: str | None, allow_re
         ) from exc
     login = f", login required (user from {AUTH_USER_ENV}, default qa)" if auth else ""
     print(f"qa: chat over {len(pipeline.documents)} document(s) at {url}{login}. Ctrl+C stops it.", file=sys.stderr)
+    if remote:
+        library = ("its users may add and remove documents (each change is logged here)" if settings.allow_uploads
+                   else "the documents are read-only for its users (--allow-uploads lets them add and remove)")
+        print(f"qa: {library}.", file=sys.stderr)
     demo.block_thread()
     return 0

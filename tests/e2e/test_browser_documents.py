@@ -119,3 +119,47 @@ def test_add_by_link_confirm_replace_and_remove(page: Any, web: WebServer, serve
     page.wait_for_function("t => !document.querySelector('#qa-doc-filter').innerText.includes(t)", arg="PG&E")
     assert link not in pipeline.documents and len(pipeline.documents) == 2
     _screenshot(page, tmp_path, "remove.png")
+
+
+LIGHTHOUSE = "The lighthouse keeper on Skerry Point wrote a poem about gannets in the logbook on Sunday."
+LIGHTHOUSE_Q = "What did the lighthouse keeper on Skerry Point write in the logbook?"
+
+
+def _cited_documents(page: Any) -> str:
+    """What the last answer cites: its references and the documents shown in the source panel."""
+    refs = page.locator('#qa-chat [data-testid="bot"]').last.locator(".qa-refs")
+    return (refs.inner_text() if refs.count() else "") + "\n" + page.inner_text("#qa-sources")
+
+
+def test_a_removed_document_is_gone_from_answers(page: Any, served: tuple[str, Pipeline], tmp_path: Path) -> None:
+    """Asked before and after its removal, a question only one document answers: first it is cited, then not."""
+    _, pipeline = served
+    article = tmp_path / "skerry-point.txt"
+    article.write_text(LIGHTHOUSE + "\n", encoding="utf-8")
+    page.set_input_files("#qa-upload input[type=file]", str(article))
+    page.wait_for_selector("#qa-upload-status :text('Added')")
+    # the result shows where the eye is: a toast, and the first line of the panel
+    assert "Added skerry-point.txt" in page.locator('[data-testid="toast-body"]').first.inner_text()
+    assert page.evaluate("""() => {
+        const s = document.querySelector('#qa-upload-status').getBoundingClientRect();
+        const list = document.querySelector('#qa-doc-filter').getBoundingClientRect();
+        return s.bottom <= list.top; }""")
+    _ask(page, LIGHTHOUSE_Q)
+    assert "skerry-point.txt" in _cited_documents(page) and "gannets" in page.inner_text("#qa-sources mark")
+    _screenshot(page, tmp_path, "remove-1-cited.png")
+
+    page.locator("#qa-doc-filter label", has_text="skerry-point.txt").click()
+    page.locator("#qa-remove").scroll_into_view_if_needed()
+    _screenshot(page, tmp_path, "remove-2-ticked.png")
+    page.click("#qa-remove")
+    page.wait_for_selector("#qa-upload-status :text('Removed')")
+    page.wait_for_function("() => !document.querySelector('#qa-doc-filter').innerText.includes('skerry-point')")
+    assert "skerry-point.txt" not in pipeline.documents
+    page.wait_for_selector("#qa-filter-row", state="hidden")  # the removed document no longer restricts questions
+    _screenshot(page, tmp_path, "remove-3-removed.png")
+
+    _ask(page, LIGHTHOUSE_Q)
+    cited = _cited_documents(page)
+    assert "skerry-point.txt" not in cited and "gannets" not in cited
+    assert "gannets" not in page.locator('#qa-chat [data-testid="bot"]').last.inner_text()
+    _screenshot(page, tmp_path, "remove-4-gone-from-answers.png")

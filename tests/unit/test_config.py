@@ -85,6 +85,7 @@ def test_a_bad_ollama_host_is_refused(monkeypatch: pytest.MonkeyPatch, value: st
         ("QA_FETCH_TIMEOUT", "0"),
         ("QA_FETCH_TIMEOUT", "never"),
         ("QA_ALLOW_PRIVATE_LINKS", "maybe"),
+        ("QA_ALLOW_UPLOADS", "sometimes"),
     ],
 )
 def test_bad_numbers_name_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
@@ -105,6 +106,8 @@ def test_bad_numbers_name_the_variable(monkeypatch: pytest.MonkeyPatch, var: str
         ("QA_FETCH_TIMEOUT", "7", "fetch_timeout", 7.0),
         ("QA_ALLOW_PRIVATE_LINKS", "1", "allow_private_links", True),
         ("QA_ALLOW_PRIVATE_LINKS", "Off", "allow_private_links", False),
+        ("QA_ALLOW_UPLOADS", "yes", "allow_uploads", True),
+        ("QA_ALLOW_UPLOADS", "0", "allow_uploads", False),
     ],
 )
 def test_good_numbers_are_read(
@@ -113,6 +116,13 @@ def test_good_numbers_are_read(
     monkeypatch.setenv(var, value)
     got = getattr(config.resolve(), field)
     assert got == expected and type(got) is type(expected)
+
+
+def test_allow_uploads_argument_then_environment_then_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config.resolve().allow_uploads is False
+    monkeypatch.setenv("QA_ALLOW_UPLOADS", "1")
+    assert config.resolve().allow_uploads is True
+    assert config.resolve(allow_uploads=False).allow_uploads is False  # the argument wins
 
 
 @pytest.mark.parametrize(
