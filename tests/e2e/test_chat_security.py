@@ -157,8 +157,10 @@ def test_raw_api_calls_keep_no_session(served: tuple[str, Any]) -> None:
     pending = len(demo._queue.pending_event_ids_session)
     for _ in range(40):
         assert "event: complete" in _events(url, [GALLANT_Q, None, None])[1]
-    assert len(demo.app.state_holder.session_data) == sessions
-    assert len(demo._queue.pending_event_ids_session) == pending
+    # the leak was one session per call (+40); a session of an earlier test of this server may still be
+    # closing meanwhile (one either way), which is not this
+    assert len(demo.app.state_holder.session_data) <= sessions + 2
+    assert len(demo._queue.pending_event_ids_session) <= pending + 2
 
 
 # ----- uploads and names -----------------------------------------------------------------------------
