@@ -12,17 +12,16 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from helpers.browser import CHROMIUM
 from helpers.data import GALLANT_Q, SEED_ID
 from helpers.env import isolated_settings
 from helpers.fake_ollama import number_of
 from helpers.net import free_port
+from helpers.procs import stop, until_serving
 from qa.ui.app import build_app
 from qa.ui.server import launch
 from test_browser import TIMEOUT_MS, _ask, _screenshot, _wait_answered
@@ -337,27 +336,7 @@ def _serve(port: int) -> subprocess.Popen[str]:
     """``qa serve`` in its own process (index and conversations under the test's QA_INDEX_DIR), once it answers."""
     proc = subprocess.Popen([sys.executable, "-m", "qa", "serve", "--port", str(port), "--llm", "extractive"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise AssertionError(f"qa serve exited: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("qa serve did not answer")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=30)
+    return until_serving(proc, f"http://127.0.0.1:{port}/", lambda: proc.stderr.read() if proc.stderr else "")
 
 
 def test_qa_serve_keeps_conversations_across_a_process_restart(
@@ -376,7 +355,7 @@ def test_qa_serve_keeps_conversations_across_a_process_restart(
         _ask(page, GALLANT_Q)
         _wait_listed(page, 1)
         page.close()  # (an open page would reload itself when the server comes back, racing ours)
-        _stop(proc)
+        stop(proc)
         assert (tmp_path / "index" / "chats.sqlite3").is_file()
         proc = _serve(port)
         page = context.new_page()  # the same browser profile, so the same stored id
@@ -387,4 +366,4 @@ def test_qa_serve_keeps_conversations_across_a_process_restart(
         _screenshot(page, tmp_path, "chats-11-qa-serve-restarted.png")
     finally:
         context.close()
-        _stop(proc)
+        stop(proc)

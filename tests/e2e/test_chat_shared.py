@@ -11,17 +11,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from gradio_client import Client, handle_file
 from helpers.browser import CHROMIUM
 from helpers.data import SEED_ID
 from helpers.net import free_port
+from helpers.procs import stop, until_serving
 from test_browser import TIMEOUT_MS, _screenshot
 
 USER, PASSWORD = "alice", "correct horse battery"
@@ -35,26 +34,7 @@ def _serve(port: int, log: Path, *flags: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen([sys.executable, "-m", "qa", "serve", "--host", "0.0.0.0", "--allow-remote",
                                  "--port", str(port), "--llm", "extractive", *flags],
                                 stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise AssertionError(f"qa serve exited: {log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("qa serve did not answer")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=30)
+    return until_serving(proc, f"http://127.0.0.1:{port}/", log.read_text)
 
 
 @pytest.fixture
@@ -70,7 +50,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     yield start
     for proc in started:
-        _stop(proc)
+        stop(proc)
 
 
 def _upload(client: Client, path: Path) -> str:

@@ -1,12 +1,18 @@
-"""Child processes for the fault tests: one that file permissions apply to (even when the tests run as root),
-and a loopback listener that records whether anything tried to reach the network."""
+"""Child processes for the tests: one that file permissions apply to (even when the tests run as root), a
+loopback listener that records whether anything tried to reach the network, and waiting for and stopping a
+``qa serve``."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 import socket
+import subprocess
 import threading
+import time
+from collections.abc import Callable
+
+import httpx
 
 PR_CAPBSET_DROP = 24
 #: Capabilities that let root ignore file permissions: DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER.
@@ -57,3 +63,28 @@ class Listener:
         self._stop.set()
         self._thread.join(timeout=5)
         self.sock.close()
+
+
+def until_serving(proc: subprocess.Popen[str], url: str, log: Callable[[], str]) -> subprocess.Popen[str]:
+    """``proc`` (a ``qa serve``) once ``url`` answers 200; fails with ``log()`` if it exits, or after 5 minutes."""
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise AssertionError(f"qa serve exited: {log()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("qa serve did not answer")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Stop a server process as a user would (SIGTERM), killing it only if it does not stop."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
