@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qa.errors import InputError
 
@@ -70,13 +72,23 @@ class SeedQuestion:
     support: tuple[str, ...]
 
 
-def load_seed_qa(path: Path) -> list[SeedQuestion]:
-    out = []
+def json_lines(path: Path, what: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of a JSON-lines file; a line that is not JSON is an
+    ``EvalDataError`` naming it ("line 3 is not ``what``")."""
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
+        except ValueError as exc:
+            raise EvalDataError(str(path), f"line {n} is not {what} ({exc})") from exc
+        yield n, row
+
+
+def load_seed_qa(path: Path) -> list[SeedQuestion]:
+    out = []
+    for n, row in json_lines(path, "a seed-QA object"):
+        try:
             out.append(
                 SeedQuestion(
                     text=str(row["question"]),
@@ -130,11 +142,8 @@ def is_claims_file(path: Path) -> bool:
 
 def load_claims(path: Path) -> list[ClaimRecord]:
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for n, row in json_lines(path, "a claims object"):
         try:
-            row = json.loads(line)
             rid = str(row["id"])
             source = row.get("source") or {}
             dataset = source.get("dataset") or next(

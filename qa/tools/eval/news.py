@@ -39,7 +39,7 @@ from qa.index import FaissIndex, SentenceIndex
 from qa.pipeline import Pipeline
 from qa.retrieve import RetrievalConfig, ScorerWeights
 from qa.tools import metrics
-from qa.tools.eval.data import Article, EvalDataError, Question
+from qa.tools.eval.data import Article, EvalDataError, Question, json_lines
 from qa.tools.eval.embedder import CachingEmbedder
 from qa.tools.eval.fit import fit_weights
 from qa.tools.eval.harness import Harness, Record, dense_baseline, make_folds, off_topic_partners
@@ -97,14 +97,7 @@ def load_conversations(path: Path) -> list[Conversation]:
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise EvalDataError(str(path), "no such file")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError as exc:
-                raise EvalDataError(str(path), f"line {n} is not JSON ({exc})") from exc
-    return rows
+    return [row for _, row in json_lines(path, "JSON")]
 
 
 def _question(raw: dict[str, Any], qid: str) -> Question:
