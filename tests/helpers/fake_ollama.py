@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from helpers.net import LoopbackServer
+
 Mode = Literal["ok", "disconnect", "error_midstream", "hang", "hang_all", "not_ollama"]
 Reply = str | Sequence[str]
 Script = Reply | Callable[[dict[str, Any]], Reply]
@@ -81,12 +83,14 @@ def _model_entry(name: str) -> dict[str, Any]:
     }
 
 
-class FakeOllama:
+class FakeOllama(LoopbackServer):
     """Run with ``with FakeOllama(script) as server:``; ``server.host`` is its base URL.
 
     ``script`` is one reply for every chat request or a function of the request body (see
     ``in_turn``). A reply is a string (streamed word by word) or a list of chunks.
     """
+
+    thread_name = "fake-ollama"
 
     def __init__(
         self,
@@ -106,19 +110,12 @@ class FakeOllama:
         self.error = error
         self.version = version
         self.delay = delay  # seconds between streamed chunks: a slow model
+        super().__init__()
         self.requests: list[Request] = []
         self._chat_count = 0
         self._lock = threading.Lock()
-        self.release = threading.Event()  # set on stop, so hanging handlers finish
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ----- lifecycle ----------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start the server first"
-        return int(self._server.server_address[1])
 
     @property
     def host(self) -> str:
@@ -130,24 +127,8 @@ class FakeOllama:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ollama", daemon=True)
-        self._thread.start()
-        return self
+        return self._serve(_Server(("127.0.0.1", 0), Handler))
 
-    def stop(self) -> None:
-        self.release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ----- what the tests look at ---------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
+
+from helpers.net import LoopbackServer
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BENCHMARK = DATA / "article-extraction"
@@ -67,20 +68,19 @@ def rss(title: str, base: str, entries: list[dict[str, str]]) -> bytes:
     ).encode()
 
 
-class WebServer:
+class WebServer(LoopbackServer):
     """``with WebServer() as web: web.routes["/a"] = Route(...); web.url("/a")``."""
 
+    thread_name = "test-web"
+
     def __init__(self) -> None:
+        super().__init__()
         self.routes: dict[str, Route] = {}
         self.requests: list[str] = []
-        self.release = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -147,24 +147,8 @@ class WebServer:
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # clients hanging up on slow and huge answers are expected here
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="test-web", daemon=True)
-        self._thread.start()
-        return self
+        return self._serve(Server(("127.0.0.1", 0), Handler))
 
-    def stop(self) -> None:
-        self.release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> WebServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
