@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from helpers.browser import CHROMIUM
+from helpers.browser import BROWSER_TESTS
 from helpers.data import GALLANT_Q, SEED_ID
 from helpers.env import isolated_settings
 from helpers.net import free_port
@@ -28,12 +28,7 @@ from qa.types import Hit, Turn
 QUESTION = GALLANT_Q
 TIMEOUT_MS = 60_000
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
 class WordByWord(Generator):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.browser import CHROMIUM
+from helpers.browser import BROWSER_TESTS
 from helpers.data import GALLANT_Q, SEED_ID
 from helpers.env import isolated_settings
 from helpers.fake_ollama import number_of
@@ -29,12 +29,7 @@ from test_browser import TIMEOUT_MS, _ask, _screenshot, _wait_answered
 from qa.answer import ExtractiveGenerator
 from qa.pipeline import Pipeline
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = BROWSER_TESTS
 HAMAS_Q = "How did Hamas react to the resolution?"
 VOTE_Q = "What did the U.S. representative do during the vote?"
 RELATED_Q = "What did Hamas say about the hostages in Rafah on Tuesday?"  # not answered, but on the topic

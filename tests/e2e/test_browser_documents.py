@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.browser import CHROMIUM
+from helpers.browser import BROWSER_TESTS
 from helpers.env import isolated_settings
 from helpers.net import free_port
 from helpers.web import Route, WebServer, benchmark_page
@@ -25,12 +25,7 @@ from qa.ingest.fetch import FetchPolicy
 from qa.ingest.sources import read_sources
 from qa.pipeline import Pipeline
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = BROWSER_TESTS
 OMAR = "New York man pleads guilty to threatening to kill Rep. Ilhan Omar"
 PGE = "PG&E begins new mass power shutoff over fire danger"
 

@@ -4,10 +4,10 @@ address (no stray backslashes), and the page runs under its Content-Security-Pol
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from helpers.browser import BROWSER_TESTS, CHROMIUM
 from helpers.env import isolated_settings
 from helpers.net import free_port
 from qa.ui.app import build_app
@@ -17,16 +17,10 @@ from qa.answer import Generator
 from qa.pipeline import Pipeline
 from qa.types import Hit, Turn
 
-CHROMIUM = Path("/usr/bin/chromium")
 URL = "https://example.org/news/some_story-2024_03.html?id=7&ref=a_b"
 ARTICLE = f"The full report is at {URL} for everyone.\nThe council met on Tuesday to vote on the budget.\n"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
 class LinkingReply(Generator):
