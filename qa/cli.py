@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--store", help=STORE_HELP)
     ix.add_argument("--embed-model", help="sentence-transformers model name or local path (or QA_EMBED_MODEL)")
     ix.add_argument("--rebuild", action="store_true", help="start a fresh index of exactly these sources")
+    ix.add_argument("--shard", metavar="I/N",
+                    help="index only shard I of N (0-based) of the sources into the Milvus store, beside "
+                         "the other shards running at the same time (needs --store, an existing index)")
     ix.add_argument("--watch", type=float, metavar="MINUTES",
                     help="keep going: index the sources again every MINUTES (new feed entries only)")
 
@@ -138,6 +141,10 @@ def _index(args: argparse.Namespace) -> int:
     if args.watch is not None and not args.watch > 0:
         raise ConfigError(f"--watch takes a number of minutes above 0, not {args.watch:g}.")
     rebuild = args.rebuild
+    if args.shard is not None:
+        if rebuild or args.watch is not None:
+            raise ConfigError("--shard adds to an existing index: run it without --rebuild and --watch.")
+        return _index_shard(args.paths, settings, args.shard)
     while True:
         try:
             _index_once(args.paths, settings, rebuild=rebuild)
@@ -150,6 +157,21 @@ def _index(args: argparse.Namespace) -> int:
         rebuild = False
         print(f"next update in {args.watch:g} min; Ctrl+C stops.", file=sys.stderr)
         time.sleep(args.watch * 60)
+
+
+def _index_shard(sources: list[str], settings: config.Settings, shard: str) -> int:
+    from qa.embed import make_embedder
+    from qa.index import add_shard
+    from qa.ingest.fetch import fetch_policy
+    from qa.ingest.sources import read_sources
+
+    report = read_sources(sources, max_bytes=settings.max_file_bytes, policy=fetch_policy(settings), known={})
+    store = settings.store or str(settings.index_dir)
+    written, unchanged = add_shard(store, report.documents, make_embedder(settings=settings), shard, progress=True)
+    for note in dict.fromkeys(report.notes):
+        print(f"note: {shown(note)}", file=sys.stderr)
+    print(f"shard {shard}: wrote {written} document(s), {unchanged} unchanged, into {shown(store)}")
+    return 0
 
 
 def _index_once(sources: list[str], settings: config.Settings, *, rebuild: bool) -> None:

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 SCHEME = "milvus://"  # the same as qa.index.milvus_index.SCHEME, without importing it (or pymilvus)
 
 __all__ = [
-    "FaissIndex", "LexicalIndex", "SentenceIndex", "TokenTable", "build_index", "is_store", "latest", "locked",
-    "open_index",
+    "FaissIndex", "LexicalIndex", "SentenceIndex", "TokenTable", "add_shard", "build_index", "is_store", "latest",
+    "locked", "open_index",
 ]
 
 
@@ -88,3 +88,18 @@ def build_index(
         return MilvusIndex.build(MilvusTarget.parse(str(location)), documents, embedder, previous=previous,
                                  progress=progress)
     return FaissIndex.build(documents, embedder, previous=previous, progress=progress)
+
+
+def add_shard(
+    location: str, documents: Sequence[Document], embedder: Embedder, shard: str, *, progress: bool = False
+) -> tuple[int, int]:
+    """Index this shard's share (``I/N``) of ``documents`` into the Milvus store at ``location``, beside
+    other shards writing at the same time; returns (documents written, documents unchanged)."""
+    from qa.errors import ConfigError
+
+    if not is_store(location):
+        raise ConfigError("--shard needs a Milvus store (--store milvus://HOST:PORT/COLLECTION): shards on "
+                          "several machines write into one collection; a FAISS folder has one writer at a time.")
+    from qa.index.milvus_index import Shard, index_shard
+
+    return index_shard(location, documents, embedder, Shard.parse(shard), progress=progress)

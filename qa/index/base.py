@@ -8,7 +8,8 @@ changed in place (searches may run on it in other threads); ``with_documents`` r
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -24,11 +25,23 @@ if TYPE_CHECKING:
     from qa.index.tokens import TokenTable
 
 
+@dataclass(frozen=True)
+class CandidateRows:
+    """A question's candidate rows from both sides of the index (unique, ascending), and the best few of
+    them (whose next sentence is a candidate too: answers often follow the matching sentence)."""
+
+    rows: NDArray[np.int64]
+    heads: NDArray[np.int64]
+
+
 class SentenceIndex(ABC):
     """Documents and their sentences, searchable densely (vectors) and lexically (BM25)."""
 
     #: The backend's name, recorded in the manifest and shown by ``qa docs``.
     backend: ClassVar[str]
+    #: Whether the dense and BM25 lists come from one request to the store, filters pushed into it;
+    #: otherwise both are searched here and the document filter is applied to their union.
+    hybrid_in_store: ClassVar[bool] = False
 
     documents: Mapping[str, Document]
     sentences: Sequence[Sentence]
@@ -51,6 +64,36 @@ class SentenceIndex(ABC):
     @abstractmethod
     def dense_search(self, query: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """The ``k`` rows nearest to each query row (scores, ids); ids of -1 mean fewer than ``k``."""
+
+    def candidate_rows(
+        self,
+        query: str,
+        vector: NDArray[np.float32],
+        lexical: NDArray[np.float32],
+        k: int,
+        heads: int,
+        doc_ids: Collection[str] | None = None,
+    ) -> CandidateRows:
+        """The union of the dense top ``k`` (``vector``) and the BM25 top ``k`` (``lexical``: every row's
+        BM25 for ``query``), with each list's best ``heads``, restricted to ``doc_ids``."""
+        n = len(self)
+        k = max(1, min(k, n))
+        _, dense_ids = self.dense_search(vector[None, :], k)
+        dense_top = dense_ids[0][dense_ids[0] >= 0].astype(np.int64)
+        parts = [dense_top]
+        lex_top = np.zeros(0, dtype=np.int64)
+        if lexical.size and lexical.max() > 0:
+            top = np.argpartition(-lexical, k - 1)[:k] if k < n else np.arange(n)
+            top = top[lexical[top] > 0]
+            lex_top = top[np.argsort(-lexical[top], kind="stable")].astype(np.int64)
+            parts.append(lex_top)
+        rows = np.unique(np.concatenate(parts))
+        best = np.concatenate([dense_top[:heads], lex_top[:heads]])
+        if doc_ids is not None:
+            allowed = set(doc_ids)
+            keep = [r for r in rows.tolist() if self.sentences[r].doc_id in allowed]
+            rows = np.array(keep, dtype=np.int64)
+        return CandidateRows(rows, best)
 
     @abstractmethod
     def with_documents(

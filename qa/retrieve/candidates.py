@@ -60,19 +60,9 @@ def gather(
         return empty
     q = embedder.encode([query])[0]
     lexical = index.lexical.scores(lq)
-    n_cand = min(n, n_candidates)
-    _, dense_ids = index.dense_search(q[None, :], n_cand)
-    dense_top = dense_ids[0][dense_ids[0] >= 0].astype(np.int64)
-    parts = [dense_top]
-    lex_top = np.zeros(0, dtype=np.int64)
-    if lexical.size and lexical.max() > 0:
-        top = np.argpartition(-lexical, n_cand - 1)[:n_cand] if n_cand < n else np.arange(n)
-        top = top[lexical[top] > 0]
-        lex_top = top[np.argsort(-lexical[top], kind="stable")].astype(np.int64)
-        parts.append(lex_top)
-    heads = np.concatenate([dense_top[:FOLLOWERS_OF_TOP], lex_top[:FOLLOWERS_OF_TOP]])
-    parts.append(heads[heads + 1 < n] + 1)
-    rows = np.unique(np.concatenate(parts))
+    found = index.candidate_rows(query, q, lexical, min(n, n_candidates), FOLLOWERS_OF_TOP, doc_ids)
+    heads = found.heads
+    rows = np.unique(np.concatenate([found.rows, heads[heads + 1 < n] + 1]))
     if doc_ids is not None:
         allowed = set(doc_ids)
         rows = np.array([r for r in rows.tolist() if index.sentences[r].doc_id in allowed], dtype=np.int64)
