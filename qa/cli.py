@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.add_argument("--doc", action="append", metavar="DOC_ID", dest="docs",
                      help="search only this document (repeat for several; ids as `qa docs` lists them)")
+    ask.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after this date")
+    ask.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before this date")
 
     serve = sub.add_parser("serve", help="start the web chat")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -116,7 +118,7 @@ def _ask(args: argparse.Namespace) -> int:
         pipe = Pipeline.load(settings.index_dir, settings=settings)
     else:
         pipe = Pipeline.default(settings=settings)
-    result = pipe.ask(args.question, llm=settings.llm, doc_ids=args.docs)
+    result = pipe.ask(args.question, llm=settings.llm, doc_ids=args.docs, since=args.since, until=args.until)
     if args.json:
         print(_json(result.to_json()))
         return 0

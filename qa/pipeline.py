@@ -16,11 +16,11 @@ from qa import config
 from qa.answer import ExtractiveGenerator, Generator, Selection, fallback_notice, select_generator
 from qa.cite import ClaimChecker, ClaimModel, build_answer
 from qa.embed import Embedder, make_embedder
-from qa.errors import EmptyDocumentError, IndexNotFoundError, LLMError, UnknownDocumentError
+from qa.errors import EmptyDocumentError, IndexNotFoundError, InputError, LLMError, UnknownDocumentError
 from qa.index import SentenceIndex, build_index, is_store, latest, locked, open_index
 from qa.ingest import read_documents
 from qa.ingest.dedupe import describe_additions
-from qa.question import HistoryLike, check_doc_ids, check_history, check_question
+from qa.question import DateRange, HistoryLike, check_dates, check_doc_ids, check_history, check_question
 from qa.retrieve import RetrievalConfig, Retriever, evidence, overview, standalone_query
 from qa.types import ABSTAIN_TEXT, Answer, Document, IndexChange, Retrieval
 
@@ -214,13 +214,31 @@ class Pipeline:
     # ----- asking ------------------------------------------------------------------------
 
     def retrieve(
-        self, question: str, k: int | None = None, *, doc_ids: Collection[str] | None = None
+        self, question: str, k: int | None = None, *, doc_ids: Collection[str] | None = None,
+        since: object = None, until: object = None,
     ) -> Retrieval:
         """The ranked sentences for a question, best first, and whether they answer it."""
         q = check_question(question, self.settings.max_question_chars)
-        doc_ids = check_doc_ids(doc_ids)
-        self.check_doc_ids(doc_ids)
-        return self._retriever.search(q, k or self.settings.top_k, doc_ids=doc_ids)
+        retriever = self._retriever
+        scope = self._scope(doc_ids, check_dates(since, until), retriever.index)
+        return retriever.search(q, k or self.settings.top_k, doc_ids=scope)
+
+    def _scope(
+        self, doc_ids: object, dates: DateRange | None, index: SentenceIndex
+    ) -> list[str] | None:
+        """The documents a question may cite: ``doc_ids`` (checked), narrowed to those published in
+        ``dates``; the store filters its search by them."""
+        ids = check_doc_ids(doc_ids)
+        _check_known(ids, index)
+        if dates is None:
+            return ids
+        docs = index.documents
+        scope = [i for i in (ids if ids is not None else docs) if dates.allows(docs[i].published)]
+        if not scope:
+            span = f"{dates.since or 'any date'} to {dates.until or 'now'}"
+            raise InputError(f"No indexed article was published from {span} (articles without a date are "
+                             f"left out by a date filter); `qa docs` lists the dates.")
+        return scope
 
     def _select(self, llm: str | None) -> Selection:
         if self.generator is not None and llm is None:
@@ -234,6 +252,8 @@ class Pipeline:
         *,
         llm: str | None = None,
         doc_ids: Collection[str] | None = None,
+        since: object = None,
+        until: object = None,
     ) -> Iterator[str | Answer]:
         """Yield text deltas as they are generated, then the final ``Answer``.
 
@@ -242,11 +262,11 @@ class Pipeline:
         """
         q = check_question(question, self.settings.max_question_chars)
         turns = check_history(history)
-        doc_ids = check_doc_ids(doc_ids)
-        self.check_doc_ids(doc_ids)
+        dates = check_dates(since, until)
         selection = self._select(llm)
         retriever = self._retriever  # one snapshot of the index for the whole answer
         index = retriever.index
+        doc_ids = self._scope(doc_ids, dates, index)
         if overview.is_overview(q):
             retrieval = overview.summary(index, doc_ids)
         else:
@@ -283,10 +303,13 @@ class Pipeline:
         *,
         llm: str | None = None,
         doc_ids: Collection[str] | None = None,
+        since: object = None,
+        until: object = None,
     ) -> Answer:
-        """Answer one question, with citations."""
+        """Answer one question, with citations (``since`` / ``until``: only articles published then, as
+        ``YYYY-MM-DD`` or ``date``)."""
         final: Answer | None = None
-        for item in self.stream(question, history, llm=llm, doc_ids=doc_ids):
+        for item in self.stream(question, history, llm=llm, doc_ids=doc_ids, since=since, until=until):
             if isinstance(item, Answer):
                 final = item
         assert final is not None

@@ -1,5 +1,5 @@
-"""The one place a question, a conversation history and a document filter are checked, whoever sends them
-(CLI, chat, API).
+"""The one place a question, a conversation history and a document or date filter are checked, whoever
+sends them (CLI, chat, API).
 
 A question is a non-empty string within the configured length. A history is a list of turns, given
 as ``Turn`` objects, ``{"role", "content"}`` dicts (Gradio's format) or ``(user, assistant)`` pairs;
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from qa.errors import EmptyQuestionError, InputError, QuestionTooLongError
@@ -153,3 +155,56 @@ def _short(value: object) -> str:
     """
     text = _REPR.repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Publication dates a question is restricted to (either end may be open; both ends included)."""
+
+    since: date | None = None
+    until: date | None = None
+
+    def allows(self, published: str | None) -> bool:
+        """Whether an article published on ``published`` (ISO 8601) is in range; an unknown date is not.
+
+        >>> r = DateRange(date(2024, 3, 1), None)
+        >>> r.allows("2024-03-25T10:00:00Z"), r.allows("2024-02-29"), r.allows(None)
+        (True, False, False)
+        """
+        try:
+            day = date.fromisoformat(published[:10]) if published else None
+        except ValueError:
+            day = None
+        if day is None:
+            return False
+        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
+
+
+def check_dates(since: object, until: object) -> DateRange | None:
+    """The date filter of ``since`` / ``until`` (ISO dates, ``date`` objects or None), or an ``InputError``.
+
+    >>> check_dates("2024-03-01", None)
+    DateRange(since=datetime.date(2024, 3, 1), until=None)
+    >>> check_dates("March", None)
+    Traceback (most recent call last):
+    qa.errors.InputError: since must be a date written YYYY-MM-DD, for example 2024-03-25, not 'March'.
+    """
+    ends: list[date | None] = []
+    for name, value in (("since", since), ("until", until)):
+        if value is None or value == "":
+            ends.append(None)
+        elif isinstance(value, date):
+            ends.append(value)
+        else:
+            try:
+                ends.append(date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None)
+            except ValueError:
+                ends.append(None)
+            if ends[-1] is None:
+                raise InputError(f"{name} must be a date written YYYY-MM-DD, for example 2024-03-25, "
+                                 f"not {reprlib.repr(value)}.")
+    if ends[0] is None and ends[1] is None:
+        return None
+    if ends[0] is not None and ends[1] is not None and ends[0] > ends[1]:
+        raise InputError(f"since ({ends[0]}) is after until ({ends[1]}): swap them.")
+    return DateRange(ends[0], ends[1])

@@ -54,6 +54,8 @@ CODEC_ID = "__qa_token_codebook_{:04d}__"  # the rerank's codebook, base64 in ch
 LAYOUT = 2  # the collections' layout; an index of another layout is rebuilt (--rebuild)
 MAX_TEXT = 65_535  # Milvus's VARCHAR limit (bytes)
 CHUNK = 60_000  # characters of the codebook per row
+PART_ID = "__qa_part_{}_{:05d}__"  # a long document's text in parts: version key, part number
+PART_CHARS = 16_000  # characters per part (at most 4 bytes each in UTF-8: within MAX_TEXT)
 BATCH = 1_000  # rows per insert or query page
 IN_LIMIT = 2_000  # ids per ``in [...]`` filter
 RRF_K = 60
@@ -286,8 +288,6 @@ class MilvusIndex(SentenceIndex):
     def save(self, path: str | Path | None = None) -> None:
         """Write the documents the store lacks and delete the ones this index dropped (``path`` is unused)."""
         t = self.target
-        for doc in self.documents.values():
-            _check_fits(t, doc)
 
         def write(c: Any) -> _Generation:
             gen = self._generation
@@ -381,10 +381,19 @@ def _doc_filter(doc_ids: Collection[str] | None) -> str:
     return f"doc_id in {json.dumps(sorted(doc_ids), ensure_ascii=False)}"
 
 
-def _check_fits(t: MilvusTarget, doc: Document) -> None:
-    if len(json.dumps(document_row(doc), ensure_ascii=False).encode("utf-8")) + 200 > MAX_TEXT:
-        raise StoreError(t.spec, f"cannot hold the document {doc.doc_id} ({len(doc.text):,} characters)",
-                         f"Milvus limits a text field to {MAX_TEXT:,} bytes; split the article.")
+def _document_rows(doc: Document, seq: int) -> list[dict[str, Any]]:
+    """A document's rows of the documents collection: its text in parts first (Milvus limits a text
+    field to 64 KiB; each part is keyed by the document's version), then the row readers trust."""
+    vkey = version_key(doc)
+    row: dict[str, Any] = {**document_row(doc), "_version": vkey, "_seq": seq}
+    text = json.dumps(row, ensure_ascii=False)
+    if len(text.encode("utf-8")) <= MAX_TEXT:
+        return [{"doc_id": doc.doc_id, "row": text, "pad": [0.0, 0.0]}]
+    body = row.pop("text")
+    parts = [body[i : i + PART_CHARS] for i in range(0, len(body), PART_CHARS)]
+    row["_parts"] = len(parts)
+    out = [{"doc_id": PART_ID.format(vkey, i), "row": part, "pad": [0.0, 0.0]} for i, part in enumerate(parts)]
+    return [*out, {"doc_id": doc.doc_id, "row": json.dumps(row, ensure_ascii=False), "pad": [0.0, 0.0]}]
 
 
 def _write(c: Any, index: MilvusIndex, gen: _Generation, *, fresh: bool) -> _Generation:
@@ -422,17 +431,17 @@ def _write(c: Any, index: MilvusIndex, gen: _Generation, *, fresh: bool) -> _Gen
     if changed:
         c.flush(gen.rows)
     seq = time.time_ns()
-    docs = [{"doc_id": d.doc_id, "pad": [0.0, 0.0],
-             "row": json.dumps({**document_row(d), "_version": version_key(d), "_seq": seq + i}, ensure_ascii=False)}
-            for i, d in enumerate(changed + restated)]
+    docs = [r for i, d in enumerate(changed + restated) for r in _document_rows(d, seq + i)]
     for lo in range(0, len(docs), BATCH):
-        c.upsert(gen.docs, docs[lo : lo + BATCH])  # the commit: readers now take the new version's rows
+        c.upsert(gen.docs, docs[lo : lo + BATCH])  # parts first, then each document's row: the commit
     for lo in range(0, len(dropped), IN_LIMIT):
         c.delete(gen.docs, ids=dropped[lo : lo + IN_LIMIT])
     c.flush(gen.docs)
     stale = replaced + [versions[i] for i in dropped]
     for lo in range(0, len(stale), IN_LIMIT):
         c.delete(gen.rows, filter=f"vkey in {json.dumps(stale[lo : lo + IN_LIMIT])}")
+    for vkey in stale:  # a replaced or dropped long document's text parts
+        c.delete(gen.docs, filter=f'doc_id like "__qa_part_{vkey}%"')
     for d in changed + restated:
         versions[d.doc_id], stored[d.doc_id] = version_key(d), d
     for i in dropped:
@@ -511,8 +520,17 @@ def _read_documents(
     if current is None:
         raise IndexNotFoundError(t.spec)
     docs_name, rows_name, meta = current
-    rows = [r for r in _all(c, docs_name, ["doc_id", "row"]) if not str(r["doc_id"]).startswith("__qa_")]
+    every = _all(c, docs_name, ["doc_id", "row"])
+    rows = [r for r in every if not str(r["doc_id"]).startswith("__qa_")]
+    parts = {str(r["doc_id"]): str(r["row"]) for r in every if str(r["doc_id"]).startswith("__qa_part_")}
     parsed = sorted((json.loads(r["row"]) for r in rows), key=lambda r: (int(r.get("_seq", 0)), r["doc_id"]))
+    for r in parsed:
+        if "_parts" in r:
+            pieces = [parts.get(PART_ID.format(r["_version"], i)) for i in range(int(r["_parts"]))]
+            if any(p is None for p in pieces):
+                raise StoreError(t.spec, f"lacks part of the document {r['doc_id']}",
+                                 "Index that document again, or rebuild the collection with --rebuild.")
+            r["text"] = "".join(p for p in pieces if p is not None)
     versions = {str(r["doc_id"]): str(r["_version"]) for r in parsed}
     docs = [document_from_row({k: v for k, v in r.items() if not k.startswith("_")}) for r in parsed]
     codec = _read_codec(c, docs_name, int(meta["codebook"])) if meta.get("codebook") else None

@@ -277,3 +277,27 @@ def test_shard_arguments_are_checked(
     (tmp_path / "a.txt").write_text("One sentence here.", encoding="utf-8")
     assert main(["index", str(tmp_path / "a.txt"), "--index-dir", str(tmp_path / "ix"), *argv]) != 0
     assert message in capsys.readouterr().err
+
+
+def test_a_document_longer_than_a_milvus_text_field_is_kept_whole(milvus: str, embedder: Embedder) -> None:
+    """Milvus limits a VARCHAR to 64 KiB: a long article's text is stored in parts and read back whole;
+    replacing it removes the old parts."""
+    from pymilvus import MilvusClient
+
+    spec = f"milvus://{milvus}/long"
+    long = Document("long.txt", " ".join(f"Paragraph {i} says the vote was held on day {i}, é." for i in range(1_800)))
+    assert len(long.text.encode("utf-8")) > 65_535
+    MilvusIndex.build(MilvusTarget.parse(spec), [long, Document("a", "Short.")], embedder).save()
+    stored = MilvusIndex.load(spec)
+    assert stored.documents["long.txt"] == long and len(stored.rows_of("long.txt")) == len(FaissIndex.build(
+        [long], embedder).sentences)
+    shorter = Document("long.txt", long.text[: len(long.text) // 2])
+    stored.with_documents([shorter], embedder).save()
+    assert MilvusIndex.load(spec).documents["long.txt"] == shorter
+    client = MilvusClient(uri=MilvusTarget.parse(spec).uri)
+    try:
+        docs = client.describe_alias("long")["collection_name"]
+        parts = client.query(docs, filter='doc_id like "__qa_part_%"', output_fields=["doc_id"])
+    finally:
+        client.close()
+    assert len(parts) == -(-len(shorter.text) // 16_000)  # only the new version's parts are left

@@ -69,6 +69,26 @@ def test_retrieve_returns_a_retrieval_restricted_to_documents() -> None:
         p.ask("Who sold bonds and gold?", doc_ids=["nowhere.txt"])
 
 
+def test_a_date_filter_keeps_the_articles_published_then() -> None:
+    p = Pipeline.from_documents([Document("old.txt", "Markets fell on Monday. Investors sold bonds.", published="2023-05-02"),
+                                 Document("new.txt", "Markets rose on Friday. Investors sold gold.",
+                                          published="2024-03-08T09:00Z"),
+                                 Document("undated.txt", "Markets were calm. Investors sold nothing.")],
+                                embedder=HashEmbedder(), generator=ExtractiveGenerator())
+    assert {h.sentence.doc_id for h in p.retrieve("What did investors sell?", 6).hits} == {
+        "old.txt", "new.txt", "undated.txt"}
+    assert {h.sentence.doc_id for h in p.retrieve("What did investors sell?", 6, since="2024-01-01").hits} == {
+        "new.txt"}
+    assert {h.sentence.doc_id for h in p.retrieve("What did investors sell?", 6, until="2023-12-31").hits} == {
+        "old.txt"}
+    assert {h.sentence.doc_id for h in p.retrieve("What did investors sell?", 6, doc_ids=["old.txt", "new.txt"],
+                                                  since="2023-01-01", until="2023-12-31").hits} == {"old.txt"}
+    with pytest.raises(errors.InputError, match="No indexed article was published from 2025-01-01 to now"):
+        p.ask("What did investors sell?", since="2025-01-01")
+    with pytest.raises(errors.InputError, match="since must be a date"):
+        p.ask("What did investors sell?", since="last week")
+
+
 @pytest.mark.parametrize(
     ("question", "error", "message"),
     [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -9,7 +11,15 @@ from typing import Any
 import pytest
 
 from qa import errors
-from qa.question import MAX_HISTORY_CHARS, MAX_HISTORY_TURNS, check_doc_ids, check_history, check_question
+from qa.question import (
+    MAX_HISTORY_CHARS,
+    MAX_HISTORY_TURNS,
+    DateRange,
+    check_dates,
+    check_doc_ids,
+    check_history,
+    check_question,
+)
 from qa.types import Turn
 
 
@@ -164,3 +174,35 @@ def test_history_is_returned_as_an_immutable_tuple() -> None:
     checked = check_history(history)
     history.append({"role": "assistant", "content": "later"})
     assert checked == (Turn("user", "Q"),)
+
+
+DATES = [
+    ("none", None, None, None),
+    ("empty strings", "", "", None),
+    ("since only", "2024-03-01", None, DateRange(date(2024, 3, 1), None)),
+    ("until only, a date object", None, date(2024, 3, 31), DateRange(None, date(2024, 3, 31))),
+    ("both", "2024-03-01", "2024-03-31", DateRange(date(2024, 3, 1), date(2024, 3, 31))),
+    ("one day", "2024-03-01", "2024-03-01", DateRange(date(2024, 3, 1), date(2024, 3, 1))),
+    ("a word", "March", None, "since must be a date written YYYY-MM-DD"),
+    ("a datetime string", None, "2024-03-01T10:00", "until must be a date written YYYY-MM-DD"),
+    ("no such day", "2024-02-30", None, "since must be a date"),
+    ("a number", 2024, None, "since must be a date"),
+    ("backwards", "2024-04-01", "2024-03-01", r"since \(2024-04-01\) is after until \(2024-03-01\)"),
+]
+
+
+@pytest.mark.parametrize(("case", "since", "until", "expected"), DATES, ids=[c[0] for c in DATES])
+def test_date_filters_are_iso_days(case: str, since: Any, until: Any, expected: DateRange | str | None) -> None:
+    if expected is None or isinstance(expected, DateRange):
+        assert check_dates(since, until) == expected
+    else:
+        with pytest.raises(errors.InputError, match=expected):
+            check_dates(since, until)
+
+
+@pytest.mark.parametrize(("published", "inside"), [
+    ("2024-03-01", True), ("2024-03-31T23:59:00+05:00", True), ("2024-02-29", False), ("2024-04-01", False),
+    (None, False), ("", False), ("sometime", False),
+])
+def test_a_date_range_includes_both_ends_and_never_an_unknown_date(published: str | None, inside: bool) -> None:
+    assert DateRange(date(2024, 3, 1), date(2024, 3, 31)).allows(published) is inside

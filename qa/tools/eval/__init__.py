@@ -75,7 +75,7 @@ def _training(paths: Sequence[str], extras: Sequence[Path]) -> tuple[list[Articl
 def main(
     dataset: str | None = None, json_out: str | None = None, *, fit: bool = False,
     embedder: Embedder | None = None, settings: Settings | None = None, train: Sequence[str] = (),
-    extras: Sequence[str] = (), conversations: str | None = None,
+    extras: Sequence[str] = (), conversations: str | None = None, store: str | None = None,
 ) -> int:
     """Run the protocol that matches the file (default: the bundled seed questions), print the table,
     and optionally write JSON. ``train`` files join every fold's training data; ``extras`` are extra
@@ -85,6 +85,8 @@ def main(
     kind = _detect(path)
     if fit and kind not in ("squad2", "claims"):
         raise EvalDataError(str(path), "weights are fitted on SQuAD or claims files (news files join with --train)")
+    if store is not None and kind != "squad2":
+        raise EvalDataError(str(path), "--store is measured on a SQuAD 2.0 file (each article's index in the store)")
     if kind == "article-extraction":
         extraction = run_extraction(path)
         print(extraction_report(extraction))
@@ -107,7 +109,7 @@ def main(
         print(claims_report(result))
     else:
         result = run_squad(path, emb, token_note=note, fit_out=out if fit else None,
-                           train=train_articles, train_names=train_names)
+                           train=train_articles, train_names=train_names, store=store)
         print(report(result))
     if fit:
         print(f"wrote the weights fitted on all of {path.name} to {out}")
@@ -130,13 +132,14 @@ def cli(argv: Sequence[str] | None = None, prog: str = "qa eval") -> int:
                                                                 "answers, answerable) for news articles (repeatable)")
     p.add_argument("--conversations", help="multi-turn conversations over news articles (JSON lines)")
     p.add_argument("--json", dest="json_out", help="also write the results as JSON to this file")
+    p.add_argument("--store", help="milvus://HOST:PORT/PREFIX: keep each article's index in Milvus (SQuAD files)")
     p.add_argument("--fit", action="store_true", help=f"refit the shipped weights on all of the file: retrieval "
                                                       f"({WEIGHTS_FILE.name}) or the claim check "
                                                       f"({CLAIM_WEIGHTS_FILE.name})")
     args = p.parse_args(argv)
     try:
         return main(args.dataset, args.json_out, fit=args.fit, train=args.train, extras=args.extra,
-                    conversations=args.conversations)
+                    conversations=args.conversations, store=args.store)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

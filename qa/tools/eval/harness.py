@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from qa.index import FaissIndex, SentenceIndex
+from qa.index import FaissIndex, SentenceIndex, build_index, open_index
 from qa.retrieve import RetrievalConfig, Retriever, ScorerWeights
 from qa.retrieve.candidates import Candidates
 from qa.retrieve.scorer import Probe
@@ -56,10 +56,24 @@ def dense_baseline(index: SentenceIndex) -> Any:
     return flat
 
 
+def _article_index(article: Article, embedder: CachingEmbedder, store: str | None) -> SentenceIndex:
+    """One article's index: in memory (FAISS), or written to the store and opened from it again."""
+    doc = Document(doc_id=article.title, text=article.text)
+    if store is None:
+        return FaissIndex.build([doc], embedder)
+    build_index(store, [doc], embedder).save(store)
+    return open_index(store, expect_model=embedder.name)
+
+
 class Harness:
     """One index and retriever per article; records hold everything weight-independent, computed once."""
 
-    def __init__(self, articles: Sequence[Article], embedder: CachingEmbedder, config: RetrievalConfig) -> None:
+    def __init__(
+        self, articles: Sequence[Article], embedder: CachingEmbedder, config: RetrievalConfig, *,
+        store: str | None = None,
+    ) -> None:
+        """``store``: ``milvus://HOST:PORT/PREFIX`` keeps each article's index in Milvus (collection
+        ``PREFIX_aN``), written and read back through the server as ``qa index`` / ``qa ask`` do."""
         from qa.ingest import segment
 
         self.articles = articles
@@ -68,7 +82,7 @@ class Harness:
         sentences = [s.text for a in articles for s in segment(Document(doc_id=a.title, text=a.text))]
         embedder.prime(sentences, desc="embedding sentences")
         embedder.prime((q.text for a in articles for q in a.questions), desc="embedding questions")
-        self.stores = [FaissIndex.build([Document(doc_id=a.title, text=a.text)], embedder) for a in articles]
+        self.stores = [_article_index(a, embedder, f"{store}_a{i}" if store else None) for i, a in enumerate(articles)]
         # candidates and features do not depend on weights: never read the shipped file here
         unfitted = replace(config, weights=ScorerWeights.zeros())
         self.retrievers = [Retriever(s, embedder, unfitted) for s in self.stores]

@@ -175,7 +175,8 @@ def report(result: Mapping[str, Any]) -> str:
         "",
     ]
     if result["format"] == "squad2":
-        lines += [f"protocol: {result['protocol']}", f"questions: {result['counts']}", ""]
+        lines += [f"protocol: {result['protocol']}", f"questions: {result['counts']}",
+                  f"index store: {result.get('store', 'FAISS (in memory)')}", ""]
         lines.append(table(result["systems"]))
         t = TARGETS
         lines += [

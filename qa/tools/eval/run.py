@@ -23,6 +23,7 @@ from qa.tools.eval.report import Outcome, evaluate_records, summarise, write_jso
 def run_squad(
     path: Path, embedder: CachingEmbedder, *, token_note: str = "", fit_out: Path | None = None,
     cfg: RetrievalConfig | None = None, train: Sequence[Article] = (), train_names: Sequence[str] = (),
+    store: str | None = None,
 ) -> dict[str, Any]:
     """The SQuAD protocol; ``train`` articles (news) join every fold's training set and are not reported;
     with ``fit_out``, also write the weights fitted on every article there."""
@@ -30,7 +31,7 @@ def run_squad(
     cfg = cfg or RetrievalConfig()
     articles = load_squad(path)
     folds = make_folds(len(articles))
-    harness = Harness([*articles, *train], embedder, cfg)
+    harness = Harness([*articles, *train], embedder, cfg, store=store)
     n = len(articles)
     train_folds = [[n + i for i in fold] for fold in training_folds(len(train))]
     records = harness.collect([*folds, *train_folds])
@@ -60,6 +61,7 @@ def run_squad(
         "token_embeddings": token_note,
         "reranks": harness.reranks,
         "documents": "one document per article, paragraphs as lines; each question asked of its own article",
+        "store": store or "FAISS (in memory)",
         "protocol": (
             f"{len(folds)} folds of articles (article i in fold i mod {len(folds)}); scorers and abstention "
             "fitted on the other folds, reported on the held-out fold; off-topic = the questions of the other "
