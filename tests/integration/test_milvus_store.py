@@ -285,19 +285,27 @@ def test_a_document_longer_than_a_milvus_text_field_is_kept_whole(milvus: str, e
     from pymilvus import MilvusClient
 
     spec = f"milvus://{milvus}/long"
-    long = Document("long.txt", " ".join(f"Paragraph {i} says the vote was held on day {i}, é." for i in range(1_800)))
+    filler = "the council met again to weigh the budget, the roads, the schools and the harbour, é, " * 3
+    long = Document("long.txt", " ".join(f"Paragraph {i} says {filler}and then it voted." for i in range(250)))
     assert len(long.text.encode("utf-8")) > 65_535
     MilvusIndex.build(MilvusTarget.parse(spec), [long, Document("a", "Short.")], embedder).save()
     stored = MilvusIndex.load(spec)
     assert stored.documents["long.txt"] == long and len(stored.rows_of("long.txt")) == len(FaissIndex.build(
         [long], embedder).sentences)
-    shorter = Document("long.txt", long.text[: len(long.text) // 2])
-    stored.with_documents([shorter], embedder).save()
-    assert MilvusIndex.load(spec).documents["long.txt"] == shorter
     client = MilvusClient(uri=MilvusTarget.parse(spec).uri)
+    docs = client.describe_alias("long")["collection_name"]
+
+    def parts() -> int:
+        return len(client.query(docs, filter='doc_id like "__qa_part_%"', output_fields=["doc_id"]))
+
     try:
-        docs = client.describe_alias("long")["collection_name"]
-        parts = client.query(docs, filter='doc_id like "__qa_part_%"', output_fields=["doc_id"])
+        assert parts() == -(-len(long.text) // 16_000)
+        longer = Document("long.txt", long.text + " One more sentence at the end.")
+        stored.with_documents([longer], embedder).save()
+        assert MilvusIndex.load(spec).documents["long.txt"] == longer
+        assert parts() == -(-len(longer.text) // 16_000)  # only the new version's parts are left
+        shorter = Document("long.txt", "Now it is short.")
+        MilvusIndex.load(spec).with_documents([shorter], embedder).save()
+        assert MilvusIndex.load(spec).documents["long.txt"] == shorter and parts() == 0
     finally:
         client.close()
-    assert len(parts) == -(-len(shorter.text) // 16_000)  # only the new version's parts are left
