@@ -607,7 +607,8 @@ def _pages(c: Any, collection: str, fields: list[str]) -> Iterator[dict[str, Any
         it.close()
 
 
-_CLIENTS: dict[MilvusTarget, Any] = {}
+_CLIENTS: dict[str, Any] = {}  # one client per server, shared by its collections
+CONNECT_TIMEOUT = 15.0  # seconds to connect (a busy Milvus Lite is slow to accept); one client per server
 
 
 def _call(t: MilvusTarget, fn: Callable[[Any], T]) -> T:
@@ -615,20 +616,24 @@ def _call(t: MilvusTarget, fn: Callable[[Any], T]) -> T:
     from pymilvus.exceptions import MilvusException
 
     try:
-        client = _CLIENTS.get(t)
+        client = _CLIENTS.get(t.uri)
         if client is None:
             from pymilvus import MilvusClient
 
-            client = _CLIENTS[t] = MilvusClient(uri=t.uri, timeout=10)
+            client = _CLIENTS[t.uri] = MilvusClient(uri=t.uri, timeout=CONNECT_TIMEOUT)
         return fn(client)
     except MilvusException as exc:
-        _CLIENTS.pop(t, None)
+        _CLIENTS.pop(t.uri, None)
         text = str(exc)
         if "connect" in text.lower() or "unavailable" in text.lower() or "timeout" in text.lower():
-            raise StoreError(t.spec, "cannot be reached",
+            raise StoreError(t.spec, f"cannot be reached ({_first_line(text)})",
                              f"Start Milvus there (for a local test server: python -m milvus_lite server "
                              f"--data-dir DIR --host {t.host} --port {t.port}), or check --store / QA_STORE.") from exc
         if "auth" in text.lower() or "permission" in text.lower():
             raise StoreError(t.spec, "refused the credentials", "Check the Milvus user and password.") from exc
         raise StoreError(t.spec, f"failed: {exc}",
                          "Check the server's log; --rebuild writes the collection anew.") from exc
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:200] if text.strip() else "no detail"

@@ -159,3 +159,27 @@ def test_watch_needs_a_positive_number_of_minutes(tmp_path: Path, capsys: pytest
     (tmp_path / "a.txt").write_text("A story.", encoding="utf-8")
     assert main(["index", str(tmp_path / "a.txt"), "--watch", "0", "--index-dir", str(tmp_path / "ix")]) == 2
     assert "--watch takes a number of minutes above 0" in capsys.readouterr().err
+
+
+def test_ask_since_and_until_keep_the_articles_published_then(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = ('<html><head><title>{t}</title><meta property="article:published_time" content="{d}"></head>'
+            "<body><article><h1>{t}</h1><p>{p}</p><p>The council will meet again next month to review it.</p>"
+            "</article></body></html>")
+    (tmp_path / "march.html").write_text(page.format(t="Lyon tram strike", d="2024-03-04T08:00:00Z",
+                                                     p="Tram drivers in Lyon went on strike on Monday."), "utf-8")
+    (tmp_path / "april.html").write_text(page.format(t="Lyon tram strike ends", d="2024-04-11",
+                                                     p="The Lyon tram strike ended on Thursday after talks."), "utf-8")
+    ix = str(tmp_path / "ix")
+    assert main(["index", str(tmp_path / "march.html"), str(tmp_path / "april.html"), "--index-dir", ix]) == 0
+    capsys.readouterr()
+    ask = ["ask", "--json", "--llm", "extractive", "--index-dir", ix, "What happened to the Lyon tram?"]
+    april = _json(capsys, [*ask, "--since", "2024-04-01"])
+    assert {c["doc_id"] for c in april["citations"]} == {(tmp_path / "april.html").as_posix()}  # type: ignore[index]
+    march = _json(capsys, [*ask, "--until", "2024-03-31"])
+    assert {c["doc_id"] for c in march["citations"]} == {(tmp_path / "march.html").as_posix()}  # type: ignore[index]
+    assert main([*ask, "--since", "yesterday"]) == 2
+    assert "since must be a date written YYYY-MM-DD" in capsys.readouterr().err
+    assert main([*ask, "--since", "2025-01-01"]) == 2
+    assert "No indexed article was published from 2025-01-01" in capsys.readouterr().err

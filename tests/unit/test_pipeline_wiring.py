@@ -70,7 +70,8 @@ def test_retrieve_returns_a_retrieval_restricted_to_documents() -> None:
 
 
 def test_a_date_filter_keeps_the_articles_published_then() -> None:
-    p = Pipeline.from_documents([Document("old.txt", "Markets fell on Monday. Investors sold bonds.", published="2023-05-02"),
+    p = Pipeline.from_documents([Document("old.txt", "Markets fell on Monday. Investors sold bonds.",
+                                          published="2023-05-02"),
                                  Document("new.txt", "Markets rose on Friday. Investors sold gold.",
                                           published="2024-03-08T09:00Z"),
                                  Document("undated.txt", "Markets were calm. Investors sold nothing.")],

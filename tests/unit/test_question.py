@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import pytest
