@@ -12,6 +12,10 @@ What it measures (each heavy part runs in its own child process, so its peak mem
   end-to-end extractive answer. Corpora larger than the real sentences are synthetic: vectors mix two
   real sentence vectors plus noise (so they have the structure of real embeddings), texts are drawn
   from the real word stream; the FAISS search and everything after it are real.
+* **milvus N** — the Milvus store on a Milvus Lite server the benchmark starts on loopback, built from the
+  same corpus as the FAISS rows (up to 100k sentences): build (write) and open time, p50/p95 of retrieval
+  and the end-to-end extractive answer through the same ``Pipeline`` path, and the server's data dir
+  bytes per sentence. Skipped, saying so, without ``pip install -e '.[milvus]'``.
 * **cold start** — wall time and peak memory of ``qa ask`` as a new process on an existing index
   beside ``python -c "import sentence_transformers"``, alternated.
 
@@ -37,6 +41,7 @@ from qa.config import resolve
 from qa.tools.bench.children import CHILDREN
 from qa.tools.bench.corpus import SQUAD
 from qa.tools.bench.measure import CACHE_DIR, COLD_QUESTION, DEFAULT_JSON, TARGETS, run_child, run_process, say
+from qa.tools.bench.milvus import MILVUS_MAX, missing_modules
 from qa.tools.bench.report import machine, table
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -109,13 +114,34 @@ def bench_coldstart(rounds: int) -> dict[str, Any]:
     }
 
 
+def bench_milvus(
+    squad: Path, sizes: list[int], queries: int, cache_dir: str, attempt: Callable[[str, Callable[[], Any]], Any]
+) -> dict[str, Any]:
+    """The Milvus rows at each size up to ``MILVUS_MAX``, each in a child with a Milvus Lite server of its own."""
+    missing = missing_modules()
+    if missing:
+        reason = f"{' and '.join(missing)} not installed (pip install -e '.[milvus]')"
+        say(f"milvus: skipped, {reason}")
+        return {"skipped": reason, "rows": []}
+    rows = []
+    for n in sizes:
+        if n > MILVUS_MAX:
+            say(f"milvus: {n} sentences skipped (the Milvus rows go up to {MILVUS_MAX})")
+            continue
+        say(f"milvus: {n} sentences")
+        params = {"squad": str(squad), "size": n, "queries": queries, "cache_dir": cache_dir}
+        row = attempt(f"milvus {n}", functools.partial(run_child, "milvus", params, timeout=3600))
+        if row is not None:
+            rows.append(row)
+    return {"rows": rows}
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa bench", description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--quick", action="store_true", help="1k-100k only, fewer rounds and questions (a few minutes)")
     p.add_argument("--sizes", help="comma-separated corpus sizes in sentences (default 1000,10000,100000,1000000)")
-    p.add_argument("--sections", default="build,quality,query,coldstart",
-                   help="which parts to run (default all: build,quality,query,coldstart)")
+    p.add_argument("--sections", default="build,quality,query,milvus,coldstart",
+                   help="which parts to run (default all: build,quality,query,milvus,coldstart)")
     p.add_argument("--rounds", type=int, help="alternated rounds for build and cold start (default 2, quick 1)")
     p.add_argument("--build-sentences", type=int,
                    help="SQuAD sentences (an even sample) for the build rows (default 800, quick 300; 0: all)")
@@ -190,6 +216,8 @@ def cli(argv: list[str] | None = None) -> int:
             row = attempt(f"query {n}", functools.partial(run_child, "query", params, timeout=1800))
             if row is not None:
                 result["query"].append(row)
+    if "milvus" in sections:
+        result["milvus"] = bench_milvus(squad, sizes, queries, args.cache_dir, attempt)
     if "coldstart" in sections:
         say("cold start")
         result["coldstart"] = attempt("cold start", lambda: bench_coldstart(max(3, rounds + 1)))

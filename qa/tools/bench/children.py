@@ -1,4 +1,5 @@
-"""The parts of the benchmark that run in their own process (``--child NAME``): build, quality, modules."""
+"""The parts of the benchmark that run in their own process (``--child NAME``): build, quality, query,
+milvus, modules."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from qa.tools.bench.corpus import corpus, plain_encoder, seed_documents, seed_questions
 from qa.tools.bench.measure import COLD_QUESTION, HEAVY_MODULES
+from qa.tools.bench.milvus import child_milvus
 from qa.tools.bench.query import child_query
 
 if TYPE_CHECKING:
@@ -189,5 +191,6 @@ CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "build": child_build,
     "quality": child_quality,
     "query": child_query,
+    "milvus": child_milvus,
     "modules": child_modules,
 }

@@ -93,6 +93,7 @@ def table(result: dict[str, Any]) -> str:
                 rows.append((f"query {label}: index on disk ({mb:.0f} MB)",
                              f"save {add['save_s']:.2f}s, open (Pipeline.load: checksums, BM25 arrays) "
                              f"{add['load_s']:.2f}s", "", "", ""))
+    rows += _milvus_rows(result)
     for failure in result.get("failures", []):
         rows.append((f"FAILED {failure.split(':', 1)[0]}", failure.split(":", 1)[-1].strip()[:100], "", "", "NO"))
     cold = result.get("coldstart")
@@ -113,11 +114,43 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k" if n >= 1000 else str(n)
+
+
+def _milvus_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """The Milvus store's rows, each beside the FAISS figure of the same size when the run has one."""
+    milvus = result.get("milvus")
+    if not milvus:
+        return []
+    if milvus.get("skipped"):
+        return [("milvus: skipped", milvus["skipped"], "", "", "")]
+    faiss = {q["size"]: q for q in result.get("query", [])}
+    rows: list[tuple[str, str, str, str, str]] = []
+    for m in milvus.get("rows", []):
+        n = m["size"]
+        label = _label(n)
+        f = faiss.get(n)
+        beside = f" (FAISS: index {f['faiss_build_s']}s + BM25 {f['lexical_build_s']}s)" if f else ""
+        rows.append((f"milvus {label}: build (construct+BM25 {m['construct_s']}s, write {m['save_s']}s) | open",
+                     f"{m['build_s']} s{beside} | {m['open_s']} s", f"{m['peak_mib']:.0f}", "", ""))
+        source = "stored tokens" if m.get("stored_tokens") else "tokens encoded per query"
+        for key, what in (("retrieval", f"retrieval with rerank ({source})"), ("end_to_end", "end-to-end extractive")):
+            other = f" (FAISS {_fmt_ms(f['latency'][key])})" if f else ""
+            rows.append((f"milvus {label}: {what} p50/p95", _fmt_ms(m["latency"][key]) + other, "", "", ""))
+        disk = m["disk"]
+        other = f" (FAISS {f['disk']['bytes_per_sentence']} B)" if f and f.get("disk") else ""
+        rows.append((f"disk {label}: Milvus Lite data dir bytes per sentence",
+                     f"{disk['bytes_per_sentence']} B{other}", "", "", ""))
+    return rows
+
+
 def machine() -> dict[str, Any]:
     import importlib.metadata as md
 
     versions: dict[str, str | None] = {}
-    for pkg in ("onnxruntime", "faiss-cpu", "torch", "sentence-transformers", "bm25s", "numpy"):
+    for pkg in ("onnxruntime", "faiss-cpu", "torch", "sentence-transformers", "bm25s", "numpy", "pymilvus",
+                "milvus-lite"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
