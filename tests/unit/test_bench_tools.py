@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from qa.embed import normalize
 from qa.index import TokenTable
 from qa.tools.bench.corpus import squad_documents, synthetic_corpus
 from qa.tools.bench.measure import exact_top, latency, percentile_ms, recall_at
+from qa.tools.bench.milvus import bytes_per_sentence, dir_bytes
 from qa.tools.bench.report import table
 
 
@@ -95,3 +97,57 @@ def test_squad_documents_keep_answer_offsets(tmp_path: Any) -> None:
     for question, doc_id, offset in questions:
         assert question.endswith("?") and 0 <= offset < len(by_id[doc_id])
     assert ("Who engineered the line?", "Railways", by_id["Railways"].index("George Stephenson")) in questions
+
+
+def test_dir_bytes_counts_files_below_and_not_links(tmp_path: Any) -> None:
+    assert dir_bytes(tmp_path / "absent") == 0
+    (tmp_path / "a").write_bytes(b"x" * 10)
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "sub" / "deeper" / "b").write_bytes(b"y" * 32)
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    assert dir_bytes(tmp_path) == 42
+
+
+def test_bytes_per_sentence_counts_only_what_writing_added() -> None:
+    assert bytes_per_sentence(100, 1_100, 10) == 100.0
+    assert bytes_per_sentence(100, 50, 10) == 0.0  # a server that compacted meanwhile: never negative
+    assert bytes_per_sentence(0, 10, 0) == 10.0
+
+
+def _milvus_row(size: int) -> dict[str, Any]:
+    lat = {"p50_ms": 20.0, "p95_ms": 40.0, "mean_ms": 25.0, "n": 30}
+    return {"size": size, "construct_s": 1.5, "save_s": 30.0, "build_s": 31.5, "open_s": 4.0, "peak_mib": 2000.0,
+            "stored_tokens": False, "latency": {"retrieval": lat, "end_to_end": lat},
+            "disk": {"empty_server_bytes": 0, "written_bytes": 1234, "bytes_per_sentence": 3210}}
+
+
+def test_table_puts_milvus_rows_beside_faiss() -> None:
+    result = _fake_result()
+    result["query"][0]["disk"] = {"bytes_per_sentence": 2500, "token_bytes_per_sentence": 1600, "open_s": 0.5}
+    result["milvus"] = {"rows": [_milvus_row(100_000), _milvus_row(10_000)]}
+    text = table(result)
+    assert "milvus 100k: build" in text and "31.5 s (FAISS: index 1.0s + BM25 2.0s) | 4.0 s" in text
+    assert "milvus 100k: end-to-end extractive p50/p95" in text and "20.0 / 40.0 ms (FAISS 1.0 / 2.0 ms)" in text
+
+    def row(label: str) -> list[str]:
+        line = next(line for line in text.splitlines() if line.startswith(label))
+        return [cell.strip() for cell in line[len(label) :].split("|")]
+
+    assert row("disk 100k: Milvus Lite data dir bytes per sentence")[1] == "3210 B (FAISS 2500 B)"
+    assert row("milvus 10k: build (construct+BM25 1.5s, write 30.0s) | open")[1:3] == ["31.5 s", "4.0 s"]  # no FAISS
+    assert "milvus 10k: retrieval with rerank (tokens encoded per query) p50/p95" in text
+
+
+def test_milvus_section_is_skipped_with_a_line_without_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.tools.bench as bench
+
+    monkeypatch.setattr(bench, "missing_modules", lambda: ["milvus_lite"])
+
+    def never(name: str, fn: Any) -> Any:
+        raise AssertionError("no Milvus child without the client")
+
+    out = bench.bench_milvus(Path("squad.json"), [10_000], 5, "cache", never)
+    assert out["rows"] == [] and "milvus_lite not installed" in out["skipped"]
+    result = _fake_result()
+    result["milvus"] = out
+    assert "milvus: skipped" in table(result)

@@ -30,6 +30,7 @@ TARGETS = {
     "p95_ms_100k": 30.0,
     "p95_ms_1m": 50.0,
     "recall_at_10": 0.95,
+    "open_s_1m": 10.0,  # opening a 1M-sentence FAISS index (FaissIndex.load), files in the page cache
 }
 HEAVY_MODULES = ("torch", "sentence_transformers", "transformers", "gradio")
 
