@@ -4,15 +4,17 @@ failing later with a traceback or quoting a wrong slice."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from qa.errors import IndexCorruptError
-from qa.index.manifest import document_from_row
+from qa.index.manifest import CHUNK_BYTES, document_from_row
 from qa.types import Document, Sentence
 
 if TYPE_CHECKING:
@@ -72,10 +74,10 @@ def sentences_from_spans(documents: list[Document], spans: NDArray[np.int64], pa
         lengths = np.array([len(d.text) for d in documents], dtype=np.int64)
         if int(start.min()) < 0 or bool((end <= start).any()) or bool((end > lengths[doc]).any()):
             raise IndexCorruptError(str(path), "a sentence's offsets fall outside its document")
-    return [
-        Sentence(doc_id=documents[d].doc_id, n=int(n), start=int(s), end=int(e), text=documents[d].text[s:e])
-        for d, n, s, e in spans.tolist()
-    ]
+    ids = [d.doc_id for d in documents]
+    texts = [d.text for d in documents]
+    # a million sentences: positional arguments and Python ints from ``tolist`` (the fields in declared order)
+    return [Sentence(ids[d], n, s, e, texts[d][s:e]) for d, n, s, e in spans.tolist()]
 
 
 def check_vectors(vectors: NDArray[np.float32], rows: int, dim: int, path: Path) -> None:
@@ -85,3 +87,43 @@ def check_vectors(vectors: NDArray[np.float32], rows: int, dim: int, path: Path)
             str(path),
             f"its shape does not match the manifest: {vectors.shape} {vectors.dtype}, not {rows} × {dim} floats",
         )
+
+
+class DeferredChecks:
+    """Whole-file checksums verified off the opening path: a background thread hashes the files from the
+    moment the index is opened, and the first use of their contents (a search, the vectors, a save) waits
+    for it. Opening a million-sentence index then hashes none of its gigabytes of vectors and FAISS lists,
+    and a damaged file still fails, naming it, before a byte of it is used (and so does every later use).
+
+    The files are read through handles opened under the reader's lease, so a writer that replaces the
+    index meanwhile cannot take them away.
+    """
+
+    def __init__(self, files: list[tuple[Path, BinaryIO, str]]) -> None:
+        self._files = files
+        self._error: tuple[str, str] | None = None  # (file, what is wrong with it)
+        self._thread = threading.Thread(target=self._run, name="qa-index-checksums", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for path, handle, expected in self._files:
+            try:
+                digest = hashlib.sha256()
+                with handle:
+                    while block := handle.read(CHUNK_BYTES):
+                        digest.update(block)
+                if digest.hexdigest() != expected:
+                    self._error = (str(path), "its checksum does not match the manifest")
+            except OSError as exc:
+                self._error = (str(path), f"it cannot be read ({exc.strerror or exc})")
+            if self._error is not None:
+                break
+        for _, handle, _ in self._files:
+            handle.close()
+
+    def wait(self) -> None:
+        """Return once every file matched its checksum; else raise ``IndexCorruptError`` naming the first
+        that did not."""
+        self._thread.join()
+        if self._error is not None:
+            raise IndexCorruptError(*self._error)

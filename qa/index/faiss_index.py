@@ -22,7 +22,7 @@ import numpy as np
 from qa.errors import IndexCorruptError, IndexMismatchError
 from qa.index.base import SentenceIndex
 from qa.index.build import plan_rows
-from qa.index.checks import check_vectors, read_documents_file, sentences_from_spans
+from qa.index.checks import DeferredChecks, check_vectors, read_documents_file, sentences_from_spans
 from qa.index.folder import manifest_names, manifest_stamp, reading, writing
 from qa.index.lexical import LexicalIndex
 from qa.index.lexical_io import from_saved, saved_arrays
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 
 MAX_TOKEN_BLOCKS = 32  # more blocks than this (many small additions): a save merges them into one
 LOAD_TRIES = 3  # a manifest switched while loading: read the new one (readers without a lease)
+#: Memory-mapped on open and hashed whole off the opening path (``DeferredChecks``), before their first use.
+DEFERRED_ROLES = ("vectors", "faiss")
 
 
 
@@ -80,7 +82,7 @@ class FaissIndex(SentenceIndex):
             raise ValueError("token embeddings for every sentence (or none) are required")
         self.documents: dict[str, Document] = {d.doc_id: d for d in documents}
         self.sentences: list[Sentence] = list(sentences)
-        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # a loaded index's map is kept, not copied
         self.model = model
         self.segmenter = segmenter
         self.chunking = dict(chunking)
@@ -95,6 +97,39 @@ class FaissIndex(SentenceIndex):
         self._by_doc: dict[str, list[int]] = {}
         for i, s in enumerate(self.sentences):
             self._by_doc.setdefault(s.doc_id, []).append(i)
+
+    _pending: DeferredChecks | None = None  # checksums of a loaded index's files, awaited before first use
+
+    @property
+    def vectors(self) -> NDArray[np.float32]:
+        """The sentence vectors (memory-mapped when loaded: verified against the manifest before first use)."""
+        self._verified()
+        return self._vectors
+
+    @vectors.setter
+    def vectors(self, value: NDArray[np.float32]) -> None:
+        self._vectors = value
+
+    @property
+    def index(self) -> faiss.Index:
+        """The FAISS index (its file memory-mapped when loaded: verified before first use)."""
+        self._verified()
+        return self._index
+
+    @index.setter
+    def index(self, value: faiss.Index) -> None:
+        self._index = value
+
+    @property
+    def dim(self) -> int:
+        return int(self._vectors.shape[1])  # the header's width: known without waiting for the checksums
+
+    def _verified(self) -> None:
+        """Wait for the deferred checksums of a loaded index (the first caller waits; a damaged file raises)."""
+        pending = self._pending
+        if pending is not None:
+            pending.wait()
+            self._pending = None
 
     def rows_of(self, doc_id: str) -> list[int]:
         """Row numbers of a document's sentences, in document order."""
@@ -281,9 +316,11 @@ class FaissIndex(SentenceIndex):
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, expect_model: str | None = None) -> FaissIndex:
-        """Open the generation the manifest names, checking every file's size, and the checksums of all but
-        the token codes; those (the bulk of a large index) are memory-mapped and verified per chunk the first
-        time a query reads it, so opening a million-sentence index reads none of them.
+        """Open the generation the manifest names, checking every file's size and the checksums of the small
+        files. The bulk of a large index is memory-mapped and verified before it is used, never on open: the
+        token codes per chunk the first time a query reads it, the vectors and the FAISS index whole by a
+        background thread that their first use waits for (``DeferredChecks``). Opening a million-sentence
+        index so reads and hashes none of those gigabytes.
 
         The manifest is read once and only the files it names are opened, under a reader's lease (no
         writer deletes them meanwhile). Without a lease (an index written by an older ``qa``), a file
@@ -316,6 +353,7 @@ class FaissIndex(SentenceIndex):
         token_roles = ["token_spans", "token_codec"] + [f"token_{k}_{b}" for b in range(n_blocks) for k in TOKEN_KINDS]
         optional = [*(token_roles if has_tokens else ()), *(["lexical"] if "lexical" in manifest.files else [])]
         lazy: dict[str, LazyCheck] = {}
+        deferred: list[tuple[Path, Any, str]] = []
         for role in ("documents", "sentences", "vectors", "faiss", *optional):
             info = manifest.files.get(role)
             if not isinstance(info, dict) or "name" not in info:
@@ -329,15 +367,38 @@ class FaissIndex(SentenceIndex):
                 chunks = info.get("chunk_sha256")
                 if role.startswith(LAZY_ROLES) and isinstance(chunks, list) and info.get("chunk_bytes") == CHUNK_BYTES:
                     lazy[role] = LazyCheck(p, [str(c) for c in chunks], CHUNK_BYTES)
+                elif role in DEFERRED_ROLES:  # opened under the lease: a writer cannot take it away meanwhile
+                    deferred.append((p, p.open("rb"), str(info.get("sha256"))))
                 elif file_hash(p) != info.get("sha256"):
                     raise IndexCorruptError(str(p), "its checksum does not match the manifest")
             except OSError as exc:
+                _close(deferred)
                 raise IndexCorruptError(str(p), f"it cannot be read ({exc.strerror or exc})") from exc
+            except IndexCorruptError:
+                _close(deferred)
+                raise
             paths[role] = p
+        try:
+            return cls._open_files(root, manifest, paths, n_blocks, lazy, deferred, has_tokens)
+        except BaseException:
+            _close(deferred)
+            raise
+
+    @classmethod
+    def _open_files(
+        cls,
+        root: Path,
+        manifest: Manifest,
+        paths: dict[str, Path],
+        n_blocks: int,
+        lazy: dict[str, LazyCheck],
+        deferred: list[tuple[Path, Any, str]],
+        has_tokens: bool,
+    ) -> FaissIndex:
         try:
             documents = read_documents_file(paths["documents"])
             spans = np.load(paths["sentences"], allow_pickle=False)
-            vectors = np.load(paths["vectors"], allow_pickle=False)
+            vectors = np.load(paths["vectors"], mmap_mode="r", allow_pickle=False)
             tokens = None
             if has_tokens:  # memory-mapped: a query reads (and verifies) the few dozen sentences it reranks
                 tokens = open_token_table(paths, n_blocks, lazy)
@@ -354,7 +415,10 @@ class FaissIndex(SentenceIndex):
         import faiss
 
         try:
-            index = faiss.read_index(str(paths["faiss"]))
+            try:  # the inverted lists memory-mapped, not read (an IVF index of 1M vectors is 1.5 GB)
+                index = faiss.read_index(str(paths["faiss"]), faiss.IO_FLAG_MMAP)
+            except RuntimeError:
+                index = faiss.read_index(str(paths["faiss"]))
         except RuntimeError as exc:
             raise IndexCorruptError(str(paths["faiss"]), f"FAISS could not read it: {exc}") from exc
         if index.ntotal != len(vectors) or index.d != manifest.dim:
@@ -374,6 +438,8 @@ class FaissIndex(SentenceIndex):
         store._saved = (root.resolve(), {str(paths[role].name): manifest.files[role] for role in paths})
         if tokens is not None:
             store._codec_saved = (tokens.codec, paths["token_codec"].name)
+        if deferred:
+            store._pending = DeferredChecks(deferred)
         return store
 
     def saved_as(self, path: str | os.PathLike[str]) -> bool:
@@ -382,3 +448,8 @@ class FaissIndex(SentenceIndex):
             return False
         return manifest_names(Path(path)) == set(self._saved[1])
 
+
+
+def _close(files: list[tuple[Path, Any, str]]) -> None:
+    for _, handle, _ in files:
+        handle.close()

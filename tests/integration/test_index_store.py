@@ -129,6 +129,7 @@ def test_damaged_files_are_named(tmp_path: Path, role: str, damage: str) -> None
         loaded = FaissIndex.load(root)
         assert loaded.tokens is not None
         loaded.tokens.get(range(len(loaded)))  # token codes are verified when first read
+        loaded.dense_search(loaded.vectors[:1], 1)  # the vectors and FAISS index before their first use
     assert name in str(info.value) and "qa index" in str(info.value)
 
 
@@ -175,6 +176,26 @@ def test_files_whose_checksums_match_but_whose_content_disagrees_are_named(tmp_p
     with pytest.raises(errors.IndexCorruptError, match=words) as info:
         FaissIndex.load(root)
     assert "qa index" in str(info.value)
+
+
+@pytest.mark.parametrize("role", ["vectors", "faiss"])
+def test_vectors_and_faiss_index_are_verified_before_first_use_not_on_open(tmp_path: Path, role: str) -> None:
+    """Opening hashes neither (a background thread does); their first use waits for it, and a damaged file
+    fails that use and every later one, naming the file, before any of its bytes is used or copied."""
+    root = tmp_path / "ix"
+    _index().save(root)
+    name = str(_files(root)[role]["name"])
+    data = bytearray((root / name).read_bytes())
+    data[-1] ^= 0xFF  # the last vector: the header still parses
+    (root / name).write_bytes(bytes(data))
+    loaded = FaissIndex.load(root)  # no error: nothing of it was hashed on the way
+    assert loaded.dim == HashEmbedder.dim
+    uses = [lambda: loaded.vectors, lambda: loaded.dense_search(np.zeros((1, loaded.dim), np.float32), 1),
+            lambda: loaded.save(tmp_path / "copy"), lambda: loaded.index]
+    for use in uses:
+        with pytest.raises(errors.IndexCorruptError, match=name):
+            use()
+    assert not (tmp_path / "copy").exists()
 
 
 @pytest.mark.parametrize("role", ["token_ids_0", "token_codes_0"])
