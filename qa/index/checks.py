@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, SupportsIndex, overload
 
 import numpy as np
 
@@ -60,8 +61,63 @@ def read_documents_file(path: Path) -> list[Document]:
     return documents
 
 
-def sentences_from_spans(documents: list[Document], spans: NDArray[np.int64], path: Path) -> list[Sentence]:
-    """The sentences that rows of ``(document, n, start, end)`` describe, each checked to be a slice of its document."""
+class SpanSentences(Sequence[Sentence]):
+    """A loaded index's sentences: each built from its row of ``(document, n, start, end)`` the first time it
+    is read, and kept (the same row is the same object), so opening a million-sentence index builds none.
+
+    >>> rows = SpanSentences([Document("d", "One. Two.")], np.array([[0, 0, 0, 4], [0, 1, 5, 9]]))
+    >>> rows[1], rows[1] is rows[1], rows.doc_rows()
+    (Sentence(doc_id='d', n=1, start=5, end=9, text='Two.'), True, {'d': [0, 1]})
+    >>> rows == [rows[0], rows[1]], rows[-1:] == [rows[1]]
+    (True, True)
+    """
+
+    def __init__(self, documents: Sequence[Document], spans: NDArray[np.int64]) -> None:
+        self._ids = [d.doc_id for d in documents]
+        self._texts = [d.text for d in documents]
+        self._spans = spans
+        self._made: list[Sentence | None] = [None] * len(spans)
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    @overload
+    def __getitem__(self, i: SupportsIndex) -> Sentence: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Sentence]: ...
+
+    def __getitem__(self, i: SupportsIndex | slice) -> Sentence | list[Sentence]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        made = self._made[i]
+        if made is None:
+            d, n, start, end = self._spans[i].tolist()
+            made = self._made[i] = Sentence(self._ids[d], n, start, end, self._texts[d][start:end])
+        return made
+
+    def __iter__(self) -> Iterator[Sentence]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # as a list's: compared by content
+
+    def doc_rows(self) -> dict[str, list[int]]:
+        """Each document's rows in row order, from the spans (no sentence is built)."""
+        doc = self._spans[:, 0] if len(self._spans) else np.zeros(0, np.int64)
+        order = np.argsort(doc, kind="stable")
+        bounds = np.cumsum(np.bincount(doc, minlength=len(self._ids)))[:-1]
+        return {self._ids[k]: rows.tolist() for k, rows in enumerate(np.split(order, bounds)) if len(rows)}
+
+
+def sentences_from_spans(documents: list[Document], spans: NDArray[np.int64], path: Path) -> SpanSentences:
+    """The sentences that rows of ``(document, n, start, end)`` describe, each checked to be a slice of its
+    document (all at once, on the arrays); built when first read (``SpanSentences``)."""
     if spans.ndim != 2 or spans.shape[1] != 4 or not np.issubdtype(spans.dtype, np.integer):
         raise IndexCorruptError(
             str(path),
@@ -74,10 +130,7 @@ def sentences_from_spans(documents: list[Document], spans: NDArray[np.int64], pa
         lengths = np.array([len(d.text) for d in documents], dtype=np.int64)
         if int(start.min()) < 0 or bool((end <= start).any()) or bool((end > lengths[doc]).any()):
             raise IndexCorruptError(str(path), "a sentence's offsets fall outside its document")
-    ids = [d.doc_id for d in documents]
-    texts = [d.text for d in documents]
-    # a million sentences: positional arguments and Python ints from ``tolist`` (the fields in declared order)
-    return [Sentence(ids[d], n, s, e, texts[d][s:e]) for d, n, s, e in spans.tolist()]
+    return SpanSentences(documents, spans)
 
 
 def check_vectors(vectors: NDArray[np.float32], rows: int, dim: int, path: Path) -> None:

@@ -22,7 +22,13 @@ import numpy as np
 from qa.errors import IndexCorruptError, IndexMismatchError
 from qa.index.base import SentenceIndex
 from qa.index.build import plan_rows
-from qa.index.checks import DeferredChecks, check_vectors, read_documents_file, sentences_from_spans
+from qa.index.checks import (
+    DeferredChecks,
+    SpanSentences,
+    check_vectors,
+    read_documents_file,
+    sentences_from_spans,
+)
 from qa.index.folder import manifest_names, manifest_stamp, reading, writing
 from qa.index.lexical import LexicalIndex
 from qa.index.lexical_io import from_saved, saved_arrays
@@ -81,7 +87,8 @@ class FaissIndex(SentenceIndex):
         if tokens is not None and len(tokens) != len(sentences):
             raise ValueError("token embeddings for every sentence (or none) are required")
         self.documents: dict[str, Document] = {d.doc_id: d for d in documents}
-        self.sentences: list[Sentence] = list(sentences)
+        # a loaded index's sentences are built as they are read (``SpanSentences``)
+        self.sentences: Sequence[Sentence] = sentences if isinstance(sentences, SpanSentences) else list(sentences)
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # a loaded index's map is kept, not copied
         self.model = model
         self.segmenter = segmenter
@@ -95,8 +102,11 @@ class FaissIndex(SentenceIndex):
         self._saved: tuple[Path, dict[str, dict[str, Any]]] | None = None  # (directory, its files): blocks to reuse
         self._codec_saved: tuple[TokenCodec, str] | None = None  # the token codebook and its file there
         self._by_doc: dict[str, list[int]] = {}
-        for i, s in enumerate(self.sentences):
-            self._by_doc.setdefault(s.doc_id, []).append(i)
+        if isinstance(self.sentences, SpanSentences):
+            self._by_doc = self.sentences.doc_rows()
+        else:
+            for i, s in enumerate(self.sentences):
+                self._by_doc.setdefault(s.doc_id, []).append(i)
 
     _pending: DeferredChecks | None = None  # checksums of a loaded index's files, awaited before first use
 
