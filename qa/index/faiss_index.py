@@ -46,7 +46,7 @@ from qa.index.manifest import (
 )
 from qa.index.token_files import LAZY_ROLES, TOKEN_KINDS, npy, open_token_table, plan_token_files
 from qa.index.tokens import TokenCodec, TokenTable
-from qa.index.vectors import build_faiss, choose_index_type, extend_index
+from qa.index.vectors import build_faiss, choose_index_type, extend_index, read_mapped
 from qa.ingest import SEGMENTER_NAME
 from qa.types import Document, Sentence
 
@@ -109,6 +109,7 @@ class FaissIndex(SentenceIndex):
                 self._by_doc.setdefault(s.doc_id, []).append(i)
 
     _pending: DeferredChecks | None = None  # checksums of a loaded index's files, awaited before first use
+    _index_mapped = False  # the FAISS index's arrays are views of its file: copied before it grows
 
     @property
     def vectors(self) -> NDArray[np.float32]:
@@ -199,7 +200,7 @@ class FaissIndex(SentenceIndex):
         old = previous if isinstance(previous, FaissIndex) and rows.appends else None
         index, index_type, lexical = None, None, None
         if old is not None:  # add the new vectors to the old index, no retraining
-            index = extend_index(old.index, rows.fresh)
+            index = extend_index(old.index, rows.fresh, mapped=old._index_mapped)
             index_type = old.index_type if index is not None else None
             lexical = old.lexical.extend([s.text for s in rows.sentences[len(old) :]])  # BM25 gains the new ones
         built = cls(
@@ -214,6 +215,8 @@ class FaissIndex(SentenceIndex):
             index_type=index_type,
             lexical=lexical,
         )
+        if old is not None and index is old.index:  # nothing added: the same (possibly mapped) FAISS index
+            built._index_mapped = old._index_mapped
         if isinstance(previous, FaissIndex):
             built._saved = previous._saved  # token blocks already on disk are kept by the next save
             built._codec_saved = previous._codec_saved
@@ -422,13 +425,9 @@ class FaissIndex(SentenceIndex):
         if tokens is not None and (len(tokens) != len(spans) or tokens.dim != manifest.dim):
             raise IndexCorruptError(str(paths["token_spans"]), "its shape does not match the manifest")
         check_vectors(vectors, len(spans), manifest.dim, paths["vectors"])
-        import faiss
 
         try:
-            try:  # the inverted lists memory-mapped, not read (an IVF index of 1M vectors is 1.5 GB)
-                index = faiss.read_index(str(paths["faiss"]), faiss.IO_FLAG_MMAP)
-            except RuntimeError:
-                index = faiss.read_index(str(paths["faiss"]))
+            index, mapped = read_mapped(str(paths["faiss"]))
         except RuntimeError as exc:
             raise IndexCorruptError(str(paths["faiss"]), f"FAISS could not read it: {exc}") from exc
         if index.ntotal != len(vectors) or index.d != manifest.dim:
@@ -448,6 +447,7 @@ class FaissIndex(SentenceIndex):
         store._saved = (root.resolve(), {str(paths[role].name): manifest.files[role] for role in paths})
         if tokens is not None:
             store._codec_saved = (tokens.codec, paths["token_codec"].name)
+        store._index_mapped = mapped
         if deferred:
             store._pending = DeferredChecks(deferred)
         return store

@@ -75,13 +75,36 @@ def build_faiss(vectors: NDArray[np.float32], index_type: str) -> faiss.Index:
     return index
 
 
-def extend_index(index: faiss.Index, new_vectors: NDArray[np.float32]) -> faiss.Index | None:
+def read_mapped(path: str) -> tuple[faiss.Index, bool]:
+    """A FAISS index file with its vectors memory-mapped, not read (1.5 GB for 1M vectors), where this FAISS
+    can; and whether it is (a mapped index must not grow in place: ``extend_index(..., mapped=True)``)."""
+    import faiss
+
+    flag = getattr(faiss, "IO_FLAG_MMAP_IFC", None)
+    if flag is not None:
+        try:
+            return faiss.read_index(path, flag), True
+        except RuntimeError:
+            pass
+    return faiss.read_index(path), False
+
+
+def owned_copy(index: faiss.Index) -> faiss.Index:
+    """A copy of ``index`` that owns its arrays (``faiss.clone_index`` keeps a mapped index's views, and adding
+    to those aborts the process): written to bytes and read back."""
+    import faiss
+
+    return faiss.deserialize_index(faiss.serialize_index(index))
+
+
+def extend_index(index: faiss.Index, new_vectors: NDArray[np.float32], *, mapped: bool = False) -> faiss.Index | None:
     """A copy of ``index`` with ``new_vectors`` appended (rows ``ntotal…``), or None when a rebuild is due.
 
     Adding an article then costs its own vectors plus one memory copy, instead of a rebuild. The
     original is left untouched (searches may be running on it). None when the grown corpus wants
     a different index type, or an IVF would have outgrown its lists (4× the vectors it was sized for).
     The caller keeps the index type of the index it extends (``hnsw`` of older indexes stays ``hnsw``).
+    ``mapped``: ``index`` was read by ``read_mapped`` (its arrays are views of the file).
     """
     import faiss
 
@@ -92,7 +115,7 @@ def extend_index(index: faiss.Index, new_vectors: NDArray[np.float32]) -> faiss.
         return None  # 4× the vectors its lists were sized for: retrain
     if not len(new_vectors):
         return index  # nothing to add: share it (searching does not change an index)
-    copy = faiss.clone_index(index)
+    copy = owned_copy(index) if mapped else faiss.clone_index(index)
     copy.add(np.ascontiguousarray(new_vectors, dtype=np.float32))
     return copy
 

@@ -357,6 +357,30 @@ def test_adding_an_article_writes_only_its_tokens(tmp_path: Path) -> None:
     assert {str(info["name"]) for info in _files(root).values()} | {MANIFEST} == names
 
 
+@pytest.mark.parametrize("index_type", ["flat", "ivf"])
+def test_a_loaded_memory_mapped_faiss_index_grows_as_a_copy(tmp_path: Path, index_type: str) -> None:
+    """A loaded FAISS index maps its file (nothing read on open); adding an article copies it into memory
+    first (growing the mapped arrays in place would abort the process), and the loaded one is unchanged."""
+    from qa.ingest import SEGMENTER_NAME
+    from qa.tools.bench.corpus import synthetic_corpus
+
+    embedder = HashEmbedder()
+    texts = [f"Sentence {i} is about topic {i % 97} and item {i % 13}." for i in range(4200)]  # enough for IVF
+    docs, sentences, vectors, _ = synthetic_corpus(len(texts), texts, embedder.encode(texts))
+    FaissIndex(docs, sentences, vectors, model=embedder.name, segmenter=SEGMENTER_NAME,
+               chunking={"unit": "sentence", "context": 1}, index_type=index_type).save(tmp_path / "ix")
+    loaded = FaissIndex.load(tmp_path / "ix", expect_model=embedder.name)
+    assert loaded.index_type == index_type and loaded.index.ntotal == len(texts)
+    grown = loaded.with_documents([Document("new", "Trains ran late on Tuesday.")], embedder)
+    assert grown.index.ntotal == len(texts) + 1 and loaded.index.ntotal == len(texts)
+    _, rows = grown.dense_search(embedder.encode(["Trains ran late on Tuesday."]), 1)
+    assert grown.sentences[int(rows[0, 0])].doc_id == "new"
+    again = grown.with_documents([Document("newer", "Buses ran early on Friday.")], embedder)
+    assert again.index.ntotal == len(texts) + 2
+    again.save(tmp_path / "ix")
+    assert FaissIndex.load(tmp_path / "ix").index.ntotal == len(texts) + 2
+
+
 # ----- the BM25 index is saved with it --------------------------------------------------------------------
 
 
