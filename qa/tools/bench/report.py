@@ -83,8 +83,9 @@ def table(result: dict[str, Any]) -> str:
         elif disk:
             if n >= 1_000_000:
                 runs = len(disk.get("open_runs_s", [1]))
+                first = f" (then the first search {disk['first_search_s']} s)" if "first_search_s" in disk else ""
                 rows.append((f"disk {label}: FAISS index open (FaissIndex.load, best of {runs})",
-                             f"{disk['open_s']} s", "", f"< {TARGETS['open_s_1m']:.0f} s",
+                             f"{disk['open_s']} s{first}", "", f"< {TARGETS['open_s_1m']:.0f} s",
                              _check(disk["open_s"] < TARGETS["open_s_1m"])))
             rows.append((f"disk {label}: FAISS store bytes per sentence (token codes) | open",
                          f"{disk['bytes_per_sentence']} B ({disk['token_bytes_per_sentence']} B) | {disk['open_s']} s",
@@ -98,7 +99,7 @@ def table(result: dict[str, Any]) -> str:
             if "load_s" in add:
                 mb = add["saved_bytes"] / 2**20
                 rows.append((f"query {label}: index on disk ({mb:.0f} MB)",
-                             f"save {add['save_s']:.2f}s, open (Pipeline.load: checksums, BM25 arrays) "
+                             f"save {add['save_s']:.2f}s, open (Pipeline.load) "
                              f"{add['load_s']:.2f}s", "", "", ""))
     rows += _milvus_rows(result)
     for failure in result.get("failures", []):
