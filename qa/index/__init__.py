@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from qa.index.folder import Notify
     from qa.types import Document
 
-SCHEME = "milvus://"  # the same as qa.index.milvus_index.SCHEME, without importing it (or pymilvus)
+SCHEME = "milvus://"  # the same as qa.index.milvus_store.SCHEME, without importing it (or pymilvus)
 
 __all__ = [
     "FaissIndex", "LexicalIndex", "SentenceIndex", "TokenTable", "add_shard", "build_index", "is_store", "latest",

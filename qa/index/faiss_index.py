@@ -30,21 +30,20 @@ from qa.index.checks import (
     sentences_from_spans,
 )
 from qa.index.folder import manifest_names, manifest_stamp, reading, writing
+from qa.index.generation import GenerationFiles, close_all, generation_files
 from qa.index.lexical import LexicalIndex
 from qa.index.lexical_io import from_saved, saved_arrays
 from qa.index.manifest import (
     CHUNK_BYTES,
     LISTED_FIELDS,
     MANIFEST,
-    LazyCheck,
     Manifest,
     content_hash,
     document_row,
-    file_hash,
     file_hashes,
     read_manifest,
 )
-from qa.index.token_files import LAZY_ROLES, TOKEN_KINDS, npy, open_token_table, plan_token_files
+from qa.index.token_files import LAZY_ROLES, npy, open_token_table, plan_token_files
 from qa.index.tokens import TokenCodec, TokenTable
 from qa.index.vectors import build_faiss, choose_index_type, extend_index, read_mapped
 from qa.ingest import SEGMENTER_NAME
@@ -58,9 +57,6 @@ if TYPE_CHECKING:
 
 MAX_TOKEN_BLOCKS = 32  # more blocks than this (many small additions): a save merges them into one
 LOAD_TRIES = 3  # a manifest switched while loading: read the new one (readers without a lease)
-#: Memory-mapped on open and hashed whole off the opening path (``DeferredChecks``), before their first use.
-DEFERRED_ROLES = ("vectors", "faiss")
-
 
 
 class FaissIndex(SentenceIndex):
@@ -358,63 +354,23 @@ class FaissIndex(SentenceIndex):
             raise IndexMismatchError(
                 str(root), f"it was built with the embedding model {manifest.model!r}, not {expect_model!r}"
             )
-        paths: dict[str, Path] = {}
-        # indexes of token-less embedders have none; older ones hold int8 codes (no codebook): the rerank
-        # then encodes per question until ``qa index --rebuild``
-        has_tokens = "token_spans" in manifest.files and "token_codec" in manifest.files
-        n_blocks = sum(1 for role in manifest.files if role.startswith("token_ids_"))
-        token_roles = ["token_spans", "token_codec"] + [f"token_{k}_{b}" for b in range(n_blocks) for k in TOKEN_KINDS]
-        optional = [*(token_roles if has_tokens else ()), *(["lexical"] if "lexical" in manifest.files else [])]
-        lazy: dict[str, LazyCheck] = {}
-        deferred: list[tuple[Path, Any, str]] = []
-        for role in ("documents", "sentences", "vectors", "faiss", *optional):
-            info = manifest.files.get(role)
-            if not isinstance(info, dict) or "name" not in info:
-                raise IndexCorruptError(str(root / MANIFEST), f"it names no {role} file")
-            p = root / Path(str(info["name"])).name  # a manifest cannot point outside its directory
-            try:
-                if not p.is_file():
-                    raise IndexCorruptError(str(p), "the file is missing")
-                if p.stat().st_size != info.get("bytes"):
-                    raise IndexCorruptError(str(p), "its size does not match the manifest")
-                chunks = info.get("chunk_sha256")
-                if role.startswith(LAZY_ROLES) and isinstance(chunks, list) and info.get("chunk_bytes") == CHUNK_BYTES:
-                    lazy[role] = LazyCheck(p, [str(c) for c in chunks], CHUNK_BYTES)
-                elif role in DEFERRED_ROLES:  # opened under the lease: a writer cannot take it away meanwhile
-                    deferred.append((p, p.open("rb"), str(info.get("sha256"))))
-                elif file_hash(p) != info.get("sha256"):
-                    raise IndexCorruptError(str(p), "its checksum does not match the manifest")
-            except OSError as exc:
-                _close(deferred)
-                raise IndexCorruptError(str(p), f"it cannot be read ({exc.strerror or exc})") from exc
-            except IndexCorruptError:
-                _close(deferred)
-                raise
-            paths[role] = p
+        found = generation_files(root, manifest)
         try:
-            return cls._open_files(root, manifest, paths, n_blocks, lazy, deferred, has_tokens)
+            return cls._open_files(root, manifest, found)
         except BaseException:
-            _close(deferred)
+            close_all(found.deferred)
             raise
 
     @classmethod
-    def _open_files(
-        cls,
-        root: Path,
-        manifest: Manifest,
-        paths: dict[str, Path],
-        n_blocks: int,
-        lazy: dict[str, LazyCheck],
-        deferred: list[tuple[Path, Any, str]],
-        has_tokens: bool,
-    ) -> FaissIndex:
+    def _open_files(cls, root: Path, manifest: Manifest, found: GenerationFiles) -> FaissIndex:
+        paths = found.paths
         try:
             documents = read_documents_file(paths["documents"])
             spans = np.load(paths["sentences"], allow_pickle=False)
             vectors = np.load(paths["vectors"], mmap_mode="r", allow_pickle=False)
             tokens = None
-            if has_tokens:  # memory-mapped: a query reads (and verifies) the few dozen sentences it reranks
-                tokens = open_token_table(paths, n_blocks, lazy)
+            if found.has_tokens:  # memory-mapped: a query reads (and verifies) the few dozen sentences it reranks
+                tokens = open_token_table(paths, found.blocks, found.lazy)
             lexical = None
             if "lexical" in paths:  # None (rebuilt below) when another tokeniser made it
                 with np.load(paths["lexical"], allow_pickle=False) as npz:
@@ -448,8 +404,8 @@ class FaissIndex(SentenceIndex):
         if tokens is not None:
             store._codec_saved = (tokens.codec, paths["token_codec"].name)
         store._index_mapped = mapped
-        if deferred:
-            store._pending = DeferredChecks(deferred)
+        if found.deferred:
+            store._pending = DeferredChecks(list(found.deferred))
         return store
 
     def saved_as(self, path: str | os.PathLike[str]) -> bool:
@@ -458,8 +414,3 @@ class FaissIndex(SentenceIndex):
             return False
         return manifest_names(Path(path)) == set(self._saved[1])
 
-
-
-def _close(files: list[tuple[Path, Any, str]]) -> None:
-    for _, handle, _ in files:
-        handle.close()

@@ -76,17 +76,15 @@ def build_faiss(vectors: NDArray[np.float32], index_type: str) -> faiss.Index:
 
 
 def read_mapped(path: str) -> tuple[faiss.Index, bool]:
-    """A FAISS index file with its vectors memory-mapped, not read (1.5 GB for 1M vectors), where this FAISS
-    can; and whether it is (a mapped index must not grow in place: ``extend_index(..., mapped=True)``)."""
+    """A FAISS index file with its vectors memory-mapped, not read (1.5 GB for 1M vectors), where the index
+    type allows it; and whether it is (a mapped index must not grow in place: ``extend_index(..., mapped=True)``).
+    ``IO_FLAG_MMAP_IFC`` is in every FAISS the project allows (pyproject pins faiss-cpu >= 1.15)."""
     import faiss
 
-    flag = getattr(faiss, "IO_FLAG_MMAP_IFC", None)
-    if flag is not None:
-        try:
-            return faiss.read_index(path, flag), True
-        except RuntimeError:
-            pass
-    return faiss.read_index(path), False
+    try:
+        return faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC), True
+    except RuntimeError:  # an index type that cannot be mapped: read it whole
+        return faiss.read_index(path), False
 
 
 def owned_copy(index: faiss.Index) -> faiss.Index:
