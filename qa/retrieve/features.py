@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -177,18 +176,16 @@ _CLUTTER_LINE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class TextFacts:
-    """What a sentence offers, found once per sentence text (queries ask about the same sentences again)."""
-
-    offered: dict[str, tuple[str, ...]]  # answer type → the items of that type, lower-cased
-    names: tuple[tuple[str, ...], ...]  # capitalised runs (not a lone sentence-initial word), as lower-cased words
-    clutter: bool
+@lru_cache(maxsize=1 << 17)
+def offered(text: str, kind: str) -> tuple[str, ...]:
+    """The items of one answer type a sentence offers, lower-cased; found once per sentence text and type
+    (queries ask about the same sentences again), and only for the types a question asks for."""
+    return tuple(m.group(0).lower().strip() for m in OFFERS[kind].finditer(text))
 
 
 @lru_cache(maxsize=1 << 16)
-def facts(text: str) -> TextFacts:
-    offered = {t: tuple(m.group(0).lower().strip() for m in p.finditer(text)) for t, p in OFFERS.items()}
+def names_in(text: str) -> tuple[tuple[str, ...], ...]:
+    """Capitalised runs (not a lone sentence-initial word), as lower-cased words."""
     names = []
     for m in _PROPER.finditer(text):
         name = m.group(0)
@@ -196,9 +193,7 @@ def facts(text: str) -> TextFacts:
         if (m.start() == 0 or before in (".", '"', "“")) and " " not in name:
             continue  # a capital that only starts a sentence is no evidence of a name
         names.append(tuple(_TOKEN.findall(name.lower())))
-    stripped = text.lstrip()
-    clutter = bool(_CLUTTER_ANYWHERE.search(text) or _CLUTTER_LINE.match(stripped))
-    return TextFacts(offered, tuple(names), clutter)
+    return tuple(names)
 
 
 def asked_types(question: str) -> frozenset[str]:
@@ -244,18 +239,18 @@ def offers(question: str, texts: Sequence[str]) -> NDArray[np.bool_]:
     for i, text in enumerate(texts):
         if not text:
             continue
-        f = facts(text)
-        found = any(item not in q for t in typed for item in f.offered[t])
+        found = any(item not in q for t in typed for item in offered(text, t))
         if not found and named:
-            found = any(not all(w in words for w in name) for name in f.names)
+            found = any(not all(w in words for w in name) for name in names_in(text))
         out[i] = found
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def is_clutter(text: str) -> bool:
     """Page furniture (video teasers, captions credits, a byline or dateline on its own line).
 
     >>> is_clutter("JUST WATCHED"), is_clutter("By Jane Doe, CNN"), is_clutter("The quake hit at dawn.")
     (True, True, False)
     """
-    return facts(text).clutter
+    return bool(_CLUTTER_ANYWHERE.search(text) or _CLUTTER_LINE.match(text.lstrip()))
