@@ -162,3 +162,20 @@ def test_milvus_section_is_skipped_with_a_line_without_the_client(monkeypatch: p
     result = _fake_result()
     result["milvus"] = out
     assert "milvus: skipped" in table(result)
+
+
+def test_the_markdown_table_has_the_same_rows_as_the_text_table(tmp_path: Any) -> None:
+    import json
+    import re
+
+    from qa.tools.bench import cli
+    from qa.tools.bench.report import markdown, table_rows
+
+    result = _fake_result()
+    md = markdown(result).splitlines()
+    assert md[0] == "| measurement | value | peak MiB | target | met |" and len(md) == 2 + len(table_rows(result))
+    assert all(len(re.split(r"(?<!\\)\|", line)) == 7 for line in md[2:])  # a "|" in a cell is escaped
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(result), encoding="utf-8")
+    assert cli(["--markdown", str(saved)]) == 0
+    assert cli(["--markdown", str(tmp_path / "missing.json")]) == 2

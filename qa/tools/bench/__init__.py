@@ -154,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"SQuAD 2.0 JSON used for sentences and questions (default {SQUAD})")
     p.add_argument("--cache-dir", default=str(CACHE_DIR), help=f"base vectors and large indexes ({CACHE_DIR})")
     p.add_argument("--json", dest="json_out", default=str(DEFAULT_JSON), help=f"write results here ({DEFAULT_JSON})")
+    p.add_argument("--markdown", metavar="RUN.json",
+                   help="print the table of a saved run (a --json file) in Markdown, as the README quotes it")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--params", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
@@ -166,6 +168,15 @@ def cli(argv: list[str] | None = None) -> int:
     if args.child:
         child = CHILDREN[args.child](json.loads(args.params or "{}"))
         Path(args.out).write_text(json.dumps(child, indent=2), encoding="utf-8")
+        return 0
+    if args.markdown:
+        from qa.tools.bench.report import markdown
+
+        try:
+            print(markdown(json.loads(Path(args.markdown).read_text(encoding="utf-8"))))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"error: {args.markdown} is not a saved qa bench run ({exc})", file=sys.stderr)
+            return 2
         return 0
     from qa.embed import make_embedder
 

@@ -17,8 +17,31 @@ def _check(ok: bool | None) -> str:
     return "" if ok is None else ("yes" if ok else "NO")
 
 
+HEAD = ("measurement", "value", "peak MiB", "target", "met")
+
+
 def table(result: dict[str, Any]) -> str:
     """The one table: what, measured value, peak memory, target, met."""
+    rows = table_rows(result)
+    widths = [max(len(str(r[i])) for r in [HEAD, *rows]) for i in range(5)]
+    lines = [" | ".join(str(c).ljust(w) for c, w in zip(HEAD, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The same table in Markdown, as the README quotes it (``qa bench --markdown``)."""
+    def cell(c: str) -> str:
+        return c.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in table_rows(result)]
+    return "\n".join(lines)
+
+
+def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """One row per measurement: what, measured value, peak memory, target, met."""
     rows: list[tuple[str, str, str, str, str]] = []
     build = result.get("build", {}).get("summary")
     quality = result.get("quality")
@@ -114,12 +137,7 @@ def table(result: dict[str, Any]) -> str:
         rows.append(("cold start: heavy modules imported by qa ask",
                      ", ".join(cold["heavy_modules_imported_by_ask"]) or "none", "", "none",
                      _check(not cold["heavy_modules_imported_by_ask"])))
-    head = ("measurement", "value", "peak MiB", "target", "met")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
-    lines = [" | ".join(str(c).ljust(w) for c, w in zip(head, widths, strict=True))]
-    lines.append("-+-".join("-" * w for w in widths))
-    lines += [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
+    return rows
 
 
 def _label(n: int) -> str:
