@@ -119,7 +119,8 @@ class MilvusIndex(SentenceIndex):
         self._by_doc: dict[str, list[int]] = {}
         for i, s in enumerate(self.sentences):
             self._by_doc.setdefault(s.doc_id, []).append(i)
-        self._keys = {f"{version_key(self.documents[s.doc_id])}:{s.n}": i for i, s in enumerate(self.sentences)}
+        vkeys = {doc_id: version_key(d) for doc_id, d in self.documents.items()}  # one hash per document
+        self._keys = {f"{vkeys[s.doc_id]}:{s.n}": i for i, s in enumerate(self.sentences)}
 
     def rows_of(self, doc_id: str) -> list[int]:
         return self._by_doc.get(doc_id, [])

@@ -161,11 +161,12 @@ def write_contents(c: Any, index: Contents, gen: Generation, *, fresh: bool) -> 
         meta["codebook"] = len(chunks)
     c.upsert(gen.docs, [{"doc_id": META_ID, "row": json.dumps(meta), "pad": [0.0, 0.0]}])
     versions = {} if fresh else dict(gen.versions)
-    changed = [d for d in index.documents.values() if versions.get(d.doc_id) != version_key(d)]
+    vkeys = {doc_id: version_key(d) for doc_id, d in index.documents.items()}  # one hash per document
+    changed = [d for d in index.documents.values() if versions.get(d.doc_id) != vkeys[d.doc_id]]
     replaced = [versions[d.doc_id] for d in changed if d.doc_id in versions]
     stored = {} if fresh else dict(gen.stored)
     restated = [d for d in index.documents.values()
-                if versions.get(d.doc_id) == version_key(d) and stored.get(d.doc_id) != d]  # new metadata only
+                if versions.get(d.doc_id) == vkeys[d.doc_id] and stored.get(d.doc_id) != d]  # new metadata only
     dropped = [i for i in index.dropped if i in versions and i not in index.documents]
     terms = terms_of(index, [r for d in changed for r in index.rows_of(d.doc_id)])
     for lo in range(0, len(terms), BATCH):
@@ -173,7 +174,7 @@ def write_contents(c: Any, index: Contents, gen: Generation, *, fresh: bool) -> 
         for r, words in terms[lo : lo + BATCH]:
             s = index.sentences[r]
             doc = index.documents[s.doc_id]
-            batch.append({"key": f"{version_key(doc)}:{s.n}", "doc_id": s.doc_id, "vkey": version_key(doc),
+            batch.append({"key": f"{vkeys[s.doc_id]}:{s.n}", "doc_id": s.doc_id, "vkey": vkeys[s.doc_id],
                           "n": s.n, "start": s.start, "stop": s.end, "day": published_day(doc),
                           "terms": words, "dense": index.vectors[r].tolist(),
                           "tok": encode_tokens(index.tokens, r) if index.tokens is not None else ""})
@@ -193,7 +194,7 @@ def write_contents(c: Any, index: Contents, gen: Generation, *, fresh: bool) -> 
     for vkey in stale:  # a replaced or dropped long document's text parts
         c.delete(gen.docs, filter=f'doc_id like "__qa_part_{vkey}%"')
     for d in changed + restated:
-        versions[d.doc_id], stored[d.doc_id] = version_key(d), d
+        versions[d.doc_id], stored[d.doc_id] = vkeys[d.doc_id], d
     for i in dropped:
         versions.pop(i, None)
         stored.pop(i, None)
