@@ -13,7 +13,6 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from qa import __version__, config
 from qa.errors import ConfigError, EmptyDocumentError, QAError
@@ -67,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     docs = sub.add_parser("docs", help="list the indexed documents (id, title, outlet, published, sentences)")
     docs.add_argument("--index-dir")
+    docs.add_argument("--store", help=STORE_HELP)
     docs.add_argument("--json", action="store_true", help="print the list as JSON")
 
     rm = sub.add_parser("remove", help="remove documents from the index (ids as `qa docs` lists them)")
@@ -217,10 +217,11 @@ def _index_once(sources: list[str], settings: config.Settings, *, rebuild: bool)
 
 
 def _docs(args: argparse.Namespace) -> int:
-    from qa.index.manifest import read_manifest
+    from qa.index import document_entries
 
-    settings = config.resolve(index_dir=args.index_dir)
-    entries = read_manifest(Path(settings.index_dir)).documents
+    settings = config.resolve(index_dir=args.index_dir, store=args.store)
+    location = settings.store or settings.index_dir
+    entries = document_entries(location)
     rows = [{"id": doc_id, **{k: entry.get(k) for k in DOC_FIELDS}} for doc_id, entry in entries.items()]
     if args.json:
         print(_json(rows))
@@ -228,7 +229,7 @@ def _docs(args: argparse.Namespace) -> int:
     for row in rows:
         date = short_date(str(row["published"])) if row["published"] else ""
         print(shown(f"{row['id']}\t{row['title'] or ''}\t{row['outlet'] or ''}\t{date}\t{row['sentences']} sentences"))
-    print(f"{len(rows)} document(s) in {shown(settings.index_dir)}", file=sys.stderr)
+    print(f"{len(rows)} document(s) in {shown(str(location))}", file=sys.stderr)
     return 0
 
 

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 SCHEME = "milvus://"  # the same as qa.index.milvus_store.SCHEME, without importing it (or pymilvus)
 
 __all__ = [
-    "FaissIndex", "LexicalIndex", "SentenceIndex", "TokenTable", "add_shard", "build_index", "is_store", "latest",
-    "locked", "open_index",
+    "FaissIndex", "LexicalIndex", "SentenceIndex", "TokenTable", "add_shard", "build_index", "document_entries",
+    "is_store", "latest", "locked", "open_index",
 ]
 
 
@@ -88,6 +88,18 @@ def build_index(
         return MilvusIndex.build(MilvusTarget.parse(str(location)), documents, embedder, previous=previous,
                                  progress=progress)
     return FaissIndex.build(documents, embedder, previous=previous, progress=progress)
+
+
+def document_entries(location: str | os.PathLike[str]) -> dict[str, dict[str, object]]:
+    """Each indexed document's metadata and sentence count, without opening the index (``qa docs``): the
+    FAISS folder's manifest, or the Milvus store's documents collection."""
+    if is_store(location):
+        from qa.index.milvus_index import document_entries as from_store
+
+        return dict(from_store(str(location)))
+    from qa.index.manifest import read_manifest
+
+    return dict(read_manifest(Path(location)).documents)
 
 
 def add_shard(

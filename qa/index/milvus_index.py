@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from qa.embed import Embedder
 
-__all__ = ["MilvusIndex", "MilvusTarget", "Shard", "index_shard"]
+__all__ = ["MilvusIndex", "MilvusTarget", "Shard", "document_entries", "index_shard"]
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,9 @@ class MilvusIndex(SentenceIndex):
     def load(cls, spec: str, *, expect_model: str | None = None) -> MilvusIndex:
         """Read the index back from Milvus: whole documents only (BM25's postings are rebuilt locally)."""
         t = MilvusTarget.parse(spec)
-        meta, docs, versions, gen_names, codec = call(t, lambda c: read_documents(c, t))
+        found = call(t, lambda c: read_documents(c, t))
+        meta, docs, versions, gen_names, codec = (found.meta, found.documents, found.versions, found.collections,
+                                                  found.codec)
         if expect_model is not None and meta.get("model") != expect_model:
             raise IndexMismatchError(t.spec, f"it was built with the embedding model {meta.get('model')!r}, "
                                              f"not {expect_model!r}")
@@ -287,7 +289,7 @@ class MilvusIndex(SentenceIndex):
         vectors = np.array([r["dense"] for r in ordered], dtype=np.float32).reshape(len(ordered), dim)
         tokens = decode_tokens(codec, [str(r["tok"]) for r in ordered]) if codec is not None else None
         gen = Generation(gen_names[0], gen_names[1], {d.doc_id: versions[d.doc_id] for d in documents},
-                          {d.doc_id: d for d in documents})
+                         {d.doc_id: d for d in documents}, {d.doc_id: len(by_doc[d.doc_id]) for d in documents})
         return cls(t, documents, sentences, vectors, model=str(meta["model"]), tokens=tokens, generation=gen)
 
 
@@ -298,7 +300,8 @@ def index_shard(
     whose version is there already are skipped; changed ones are replaced. Several shards may run at once
     (each writes only its own documents). Returns (documents written, documents unchanged)."""
     t = MilvusTarget.parse(spec)
-    meta, docs, versions, gen_names, codec = call(t, lambda c: read_documents(c, t))
+    found = call(t, lambda c: read_documents(c, t))
+    meta, docs, versions, codec = found.meta, found.documents, found.versions, found.codec
     if meta.get("model") != embedder.name:
         raise IndexMismatchError(t.spec, f"it was built with the embedding model {meta.get('model')!r}, "
                                          f"not {embedder.name!r}")
@@ -312,6 +315,21 @@ def index_shard(
         if codec is None:
             tokens = None  # the collection keeps no codes (its first writer had none): stay consistent
         part = MilvusIndex(t, todo, sentences, vectors, model=embedder.name, tokens=tokens,
-                           lexical=LexicalIndex([]), generation=Generation(*gen_names, versions, stored))
+                           lexical=LexicalIndex([]),
+                           generation=Generation(*found.collections, versions, stored, found.sentences))
         part.save()
     return len(todo), len(mine) - len(todo)
+
+
+def document_entries(spec: str) -> dict[str, dict[str, Any]]:
+    """What ``qa docs`` lists of each document in the store (as the FAISS manifest's entries), read from
+    the documents collection only."""
+    from qa.index.manifest import LISTED_FIELDS, document_row
+
+    t = MilvusTarget.parse(spec)
+    found = call(t, lambda c: read_documents(c, t))
+    return {
+        d.doc_id: {"source": d.source, "sentences": found.sentences.get(d.doc_id),
+                   **{k: v for k, v in document_row(d).items() if k in LISTED_FIELDS}}
+        for d in found.documents
+    }

@@ -87,6 +87,7 @@ class Generation:
     rows: str
     versions: dict[str, str] = field(default_factory=dict)  # doc_id -> version key as stored
     stored: dict[str, Document] = field(default_factory=dict)  # the documents as stored (their metadata)
+    counts: dict[str, int] = field(default_factory=dict)  # doc_id -> sentences, as stored
 
 
 @dataclass(frozen=True)
@@ -131,11 +132,11 @@ def doc_filter(doc_ids: Collection[str] | None) -> str:
     return f"doc_id in {json.dumps(sorted(doc_ids), ensure_ascii=False)}"
 
 
-def document_rows(doc: Document, seq: int) -> list[dict[str, Any]]:
+def document_rows(doc: Document, seq: int, sentences: int) -> list[dict[str, Any]]:
     """A document's rows of the documents collection: its text in parts first (Milvus limits a text
     field to 64 KiB; each part is keyed by the document's version), then the row readers trust."""
     vkey = version_key(doc)
-    row: dict[str, Any] = {**document_row(doc), "_version": vkey, "_seq": seq}
+    row: dict[str, Any] = {**document_row(doc), "_version": vkey, "_seq": seq, "_sentences": sentences}
     text = json.dumps(row, ensure_ascii=False)
     if len(text.encode("utf-8")) <= MAX_TEXT:
         return [{"doc_id": doc.doc_id, "row": text, "pad": [0.0, 0.0]}]
@@ -182,7 +183,10 @@ def write_contents(c: Any, index: Contents, gen: Generation, *, fresh: bool) -> 
     if changed:
         c.flush(gen.rows)
     seq = time.time_ns()
-    docs = [r for i, d in enumerate(changed + restated) for r in document_rows(d, seq + i)]
+    counts = {} if fresh else dict(gen.counts)
+    for d in changed:
+        counts[d.doc_id] = len(index.rows_of(d.doc_id))
+    docs = [r for i, d in enumerate(changed + restated) for r in document_rows(d, seq + i, counts.get(d.doc_id, 0))]
     for lo in range(0, len(docs), BATCH):
         c.upsert(gen.docs, docs[lo : lo + BATCH])  # parts first, then each document's row: the commit
     for lo in range(0, len(dropped), IN_LIMIT):
@@ -198,7 +202,8 @@ def write_contents(c: Any, index: Contents, gen: Generation, *, fresh: bool) -> 
     for i in dropped:
         versions.pop(i, None)
         stored.pop(i, None)
-    return Generation(gen.docs, gen.rows, versions, stored)
+        counts.pop(i, None)
+    return Generation(gen.docs, gen.rows, versions, stored, counts)
 
 
 def terms_of(index: Contents, rows: Sequence[int]) -> list[tuple[int, str]]:
@@ -262,11 +267,20 @@ def read_meta(c: Any, docs_name: str) -> dict[str, Any] | None:
     return json.loads(found[0]["row"]) if found else None
 
 
-def read_documents(
-    c: Any, t: MilvusTarget
-) -> tuple[dict[str, Any], list[Document], dict[str, str], tuple[str, str], TokenCodec | None]:
-    """The meta row, the committed documents (in the order they were added), their versions, the
-    generation's collections and the token codebook."""
+@dataclass(frozen=True)
+class StoredDocuments:
+    """What the documents collection of the current generation holds."""
+
+    meta: dict[str, Any]  # what the index was built with, and its sentences collection
+    documents: list[Document]  # committed documents, in the order they were added
+    versions: dict[str, str]  # doc_id -> version key
+    sentences: dict[str, int]  # doc_id -> sentence count, as written
+    collections: tuple[str, str]  # (documents, sentences)
+    codec: TokenCodec | None  # the rerank's codebook
+
+
+def read_documents(c: Any, t: MilvusTarget) -> StoredDocuments:
+    """The current generation's documents collection, whole documents only (long texts joined again)."""
     current = current_generation(c, t)
     if current is None:
         raise IndexNotFoundError(t.spec)
@@ -282,10 +296,14 @@ def read_documents(
                 raise StoreError(t.spec, f"lacks part of the document {r['doc_id']}",
                                  "Index that document again, or rebuild the collection with --rebuild.")
             r["text"] = "".join(p for p in pieces if p is not None)
-    versions = {str(r["doc_id"]): str(r["_version"]) for r in parsed}
-    docs = [document_from_row({k: v for k, v in r.items() if not k.startswith("_")}) for r in parsed]
-    codec = read_codec(c, docs_name, int(meta["codebook"])) if meta.get("codebook") else None
-    return meta, docs, versions, (docs_name, rows_name), codec
+    return StoredDocuments(
+        meta,
+        [document_from_row({k: v for k, v in r.items() if not k.startswith("_")}) for r in parsed],
+        {str(r["doc_id"]): str(r["_version"]) for r in parsed},
+        {str(r["doc_id"]): int(r.get("_sentences", 0)) for r in parsed},
+        (docs_name, rows_name),
+        read_codec(c, docs_name, int(meta["codebook"])) if meta.get("codebook") else None,
+    )
 
 
 def current_generation(

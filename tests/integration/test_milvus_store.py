@@ -150,6 +150,11 @@ def test_qa_index_and_ask_with_a_milvus_store(milvus: str, capsys: pytest.Captur
     assert out["citations"] and out["citations"][0]["sentence"].startswith(GALLANT)
     assert main(["ask", GALLANT_Q, "--store", "milvus://nowhere", "--llm", "extractive"]) != 0
     assert "milvus://HOST:PORT/COLLECTION" in capsys.readouterr().err
+    # qa docs lists the store's documents (from its documents collection) as it lists a FAISS folder's
+    assert main(["docs", "--store", store, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 1 and listed[0]["id"].endswith(SEED_ID)
+    assert listed[0]["sentences"] == len(MilvusIndex.load(store).rows_of(listed[0]["id"])) > 10
 
 
 def _squad_documents(n: int) -> list[Document]:
@@ -163,6 +168,7 @@ def test_shards_write_into_one_collection_at_once(milvus: str, embedder: Embedde
     """``qa index --shard I/N`` on several machines: each writes its own documents into the same
     collection at the same time; every document ends up there once, and a second run embeds nothing."""
     from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
 
     from qa.index import add_shard
     from qa.index.milvus_index import Shard
@@ -181,6 +187,16 @@ def test_shards_write_into_one_collection_at_once(milvus: str, embedder: Embedde
     assert sorted((s.doc_id, s.n, s.start, s.end) for s in stored.sentences) == sorted(
         (s.doc_id, s.n, s.start, s.end) for s in ref.sentences)
     assert [add_shard(spec, docs, embedder, f"{i}/3")[0] for i in range(3)] == [0, 0, 0]  # nothing new
+    from qa.index import document_entries
+
+    counts = {doc_id: e["sentences"] for doc_id, e in document_entries(spec).items()}
+    assert counts == {d: len(ref.rows_of(d)) for d in ref.documents}
+    # new metadata only (a feed entry's revision): the document row changes, its sentences are kept
+    renamed = [replace(docs[1], title="A new headline")]
+    owner = next(i for i in range(3) if Shard(i, 3).owns(docs[1].doc_id))
+    assert add_shard(spec, renamed, embedder, f"{owner}/3") == (1, 0)
+    entry = document_entries(spec)[docs[1].doc_id]
+    assert entry["title"] == "A new headline" and entry["sentences"] == len(ref.rows_of(docs[1].doc_id))
 
 
 def test_a_writer_keeps_what_another_writer_added_meanwhile(milvus: str, embedder: Embedder) -> None:
