@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from qa.errors import EmptyQuestionError, InputError, QuestionTooLongError
-from qa.types import Turn
+from qa.types import Turn, published_date
 
 #: Most turns a history may hold, and most characters all its turns together.
 MAX_HISTORY_TURNS = 200
@@ -171,10 +171,7 @@ class DateRange:
         >>> r.allows("2024-03-25T10:00:00Z"), r.allows("2024-02-29"), r.allows(None)
         (True, False, False)
         """
-        try:
-            day = date.fromisoformat(published[:10]) if published else None
-        except ValueError:
-            day = None
+        day = published_date(published)
         if day is None:
             return False
         return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)

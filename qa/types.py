@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 #: The whole answer when the articles do not hold one.
 ABSTAIN_TEXT = "The article does not say."
@@ -168,3 +169,19 @@ class Turn:
 
     role: str
     content: str
+
+
+def published_date(published: str | None) -> date | None:
+    """The day of an ISO 8601 publication date or datetime (``Document.published``); None when unknown
+    or not a date. The date filter and the stores' date fields read it here, so they agree.
+
+    >>> published_date("2024-03-25T10:00:00Z"), published_date("March"), published_date(None)
+    (datetime.date(2024, 3, 25), None, None)
+    """
+    if not published:
+        return None
+    try:
+        return date.fromisoformat(published[:10])
+    except ValueError:
+        return None
+

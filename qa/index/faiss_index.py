@@ -35,12 +35,12 @@ from qa.index.lexical import LexicalIndex
 from qa.index.lexical_io import from_saved, saved_arrays
 from qa.index.manifest import (
     CHUNK_BYTES,
-    LISTED_FIELDS,
     MANIFEST,
     Manifest,
     content_hash,
     document_row,
     file_hashes,
+    listed_entry,
     read_manifest,
 )
 from qa.index.token_files import LAZY_ROLES, npy, open_token_table, plan_token_files
@@ -167,12 +167,7 @@ class FaissIndex(SentenceIndex):
             chunking=self.chunking,
             index_type=self.index_type,
             documents={
-                d.doc_id: {
-                    "sha256": content_hash(d.text),
-                    "source": d.source,
-                    "sentences": len(self.rows_of(d.doc_id)),
-                    **{k: v for k, v in document_row(d).items() if k in LISTED_FIELDS},
-                }
+                d.doc_id: {"sha256": content_hash(d.text), **listed_entry(d, len(self.rows_of(d.doc_id)))}
                 for d in self.documents.values()
             },
         )

@@ -95,6 +95,12 @@ def document_row(doc: Document) -> dict[str, Any]:
     return row
 
 
+def listed_entry(doc: Document, sentences: int | None) -> dict[str, Any]:
+    """What ``qa docs`` lists of a document: its source, sentence count and ``LISTED_FIELDS`` (any store)."""
+    return {"source": doc.source, "sentences": sentences,
+            **{k: v for k, v in document_row(doc).items() if k in LISTED_FIELDS}}
+
+
 def document_from_row(row: dict[str, Any]) -> Document:
     """The inverse of ``document_row``; rows of indexes written before metadata was kept load too."""
     known = {f.name for f in fields(Document)}

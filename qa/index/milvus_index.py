@@ -135,13 +135,14 @@ class MilvusIndex(SentenceIndex):
             raise StoreError(self.target.spec, "has not been written yet", "Save the index before searching it.")
         return self._generation.rows
 
-    def _rows_of_hits(self, hits: Any) -> list[int]:
-        """Local row numbers of Milvus hits (rows of versions this snapshot does not hold are skipped)."""
+    def _rows_of_hits(self, hits: Any) -> list[tuple[int, float]]:
+        """Local rows and scores of Milvus hits, best first (rows of versions this snapshot does not hold
+        are skipped)."""
         out = []
         for hit in hits:
             row = self._keys.get(str(hit["entity"]["key"]))
             if row is not None:
-                out.append(row)
+                out.append((row, float(hit["distance"])))
         return out
 
     def dense_search(self, query: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
@@ -155,12 +156,8 @@ class MilvusIndex(SentenceIndex):
         scores = np.full((len(q), k), -np.inf, dtype=np.float32)
         ids = np.full((len(q), k), -1, dtype=np.int64)
         for i, hits in enumerate(found):
-            j = 0
-            for hit in list(hits):
-                row = self._keys.get(str(hit["entity"]["key"]))
-                if row is not None and j < k:
-                    ids[i, j], scores[i, j] = row, float(hit["distance"])
-                    j += 1
+            for j, (row, score) in enumerate(self._rows_of_hits(hits)[:k]):
+                ids[i, j], scores[i, j] = row, score
         return scores, ids
 
     def candidate_rows(
@@ -196,7 +193,7 @@ class MilvusIndex(SentenceIndex):
                                    output_fields=["key"])
 
         found = self._rows_of_hits(next(iter(call(self.target, search))))
-        ranked = np.array(found[: 2 * k], dtype=np.int64)
+        ranked = np.array([row for row, _ in found[: 2 * k]], dtype=np.int64)
         return CandidateRows(np.unique(ranked), ranked[: 2 * heads])
 
     # ----- building and persistence ---------------------------------------------------------------
@@ -324,12 +321,8 @@ def index_shard(
 def document_entries(spec: str) -> dict[str, dict[str, Any]]:
     """What ``qa docs`` lists of each document in the store (as the FAISS manifest's entries), read from
     the documents collection only."""
-    from qa.index.manifest import LISTED_FIELDS, document_row
+    from qa.index.manifest import listed_entry
 
     t = MilvusTarget.parse(spec)
     found = call(t, lambda c: read_documents(c, t))
-    return {
-        d.doc_id: {"source": d.source, "sentences": found.sentences.get(d.doc_id),
-                   **{k: v for k, v in document_row(d).items() if k in LISTED_FIELDS}}
-        for d in found.documents
-    }
+    return {d.doc_id: listed_entry(d, found.sentences.get(d.doc_id)) for d in found.documents}

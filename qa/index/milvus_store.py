@@ -27,7 +27,7 @@ from qa.errors import IndexNotFoundError, StoreError
 from qa.index.manifest import document_from_row, document_row
 from qa.index.tokens import TokenCodec, TokenTable
 from qa.ingest import SEGMENTER_NAME
-from qa.types import Document, Sentence
+from qa.types import Document, Sentence, published_date
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -118,12 +118,8 @@ def version_key(doc: Document) -> str:
 
 def published_day(doc: Document) -> int:
     """Days since 1970-01-01 of the document's publication date (-1 when unknown): the date filter's field."""
-    if not doc.published:
-        return -1
-    try:
-        return (date.fromisoformat(doc.published[:10]) - date(1970, 1, 1)).days
-    except ValueError:
-        return -1
+    day = published_date(doc.published)
+    return -1 if day is None else (day - date(1970, 1, 1)).days
 
 
 def doc_filter(doc_ids: Collection[str] | None) -> str:

@@ -62,12 +62,13 @@ def gather(
     lexical = index.lexical.scores(lq)
     found = index.candidate_rows(query, q, lexical, min(n, n_candidates), FOLLOWERS_OF_TOP, doc_ids)
     heads = found.heads
-    rows = np.unique(np.concatenate([found.rows, heads[heads + 1 < n] + 1]))
-    if doc_ids is not None:
+    followers = heads[heads + 1 < n] + 1
+    if doc_ids is not None:  # ``found.rows`` are restricted already (by the store); the followers are not
         allowed = set(doc_ids)
-        rows = np.array([r for r in rows.tolist() if index.sentences[r].doc_id in allowed], dtype=np.int64)
-        if not len(rows):  # filtered corpora may be small: rank every allowed sentence
-            rows = np.array(sorted(i for d in allowed for i in index.rows_of(d)), dtype=np.int64)
+        followers = np.array([r for r in followers.tolist() if index.sentences[r].doc_id in allowed], dtype=np.int64)
+    rows = np.unique(np.concatenate([found.rows, followers]))
+    if doc_ids is not None and not len(rows):  # filtered corpora may be small: rank every allowed sentence
+        rows = np.array(sorted(i for d in set(doc_ids) for i in index.rows_of(d)), dtype=np.int64)
     if not len(rows):
         return empty
     features, next_index = _features(index, query, q, query_tokens, lq, lexical, rows)

@@ -4,10 +4,6 @@ FAISS store, errors translated, nothing but the server's own protocol between th
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,43 +16,19 @@ from qa.embed import Embedder
 from qa.index import FaissIndex
 from qa.index.milvus_index import MilvusIndex, MilvusTarget
 from qa.pipeline import Pipeline
+from qa.tools.bench.milvus import free_port, milvus_lite_server
 from qa.types import Document
 
 pytest.importorskip("pymilvus", reason="the Milvus store needs pip install -e '.[milvus]' (the test extra has it)")
 pytest.importorskip("milvus_lite", reason="the Milvus Lite test server needs pip install -e '.[milvus]'")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Milvus Lite gRPC server in a subprocess on a free loopback port; yields its host:port."""
-    port = _free_port()
-    data = tmp_path_factory.mktemp("milvus")
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data / "db"), "--host", "127.0.0.1",
-         "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (data / "server.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "Milvus Lite did not start in 120 s"
-                time.sleep(0.3)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    """A Milvus Lite gRPC server in a subprocess on a free loopback port (the one ``qa bench`` starts);
+    yields its host:port."""
+    with milvus_lite_server(tmp_path_factory.mktemp("milvus") / "db") as address:
+        yield address
 
 
 def test_seed_answers_and_citations_match_the_faiss_store(milvus: str, embedder: Embedder, seed_text: str) -> None:
@@ -134,7 +106,7 @@ def test_store_errors_say_what_to_do(milvus: str, embedder: Embedder, tmp_path: 
     with pytest.raises(errors.StoreError, match="qa did not write"):
         MilvusIndex.load(f"milvus://{milvus}/theirs")
     with pytest.raises(errors.StoreError, match="cannot be reached"):
-        MilvusIndex.load(f"milvus://127.0.0.1:{_free_port()}/news")
+        MilvusIndex.load(f"milvus://127.0.0.1:{free_port()}/news")
 
 
 def test_qa_index_and_ask_with_a_milvus_store(milvus: str, capsys: pytest.CaptureFixture[str]) -> None:
