@@ -236,6 +236,19 @@ class LexicalIndex:
         t = self._vocab.get(stem)
         return float(idf(self._df[t], self._size)) if t is not None else self.unknown_idf()
 
+    def knows(self, stem: str) -> bool:
+        """Whether some indexed sentence holds the stemmed term."""
+        return stem in self._vocab
+
+    def held(self, stems: Sequence[str], rows: NDArray[np.int64]) -> frozenset[str]:
+        """The stemmed terms that at least one of ``rows`` holds (a document's, for ``unknown_focus``)."""
+        known = [s for s in dict.fromkeys(stems) if s in self._vocab]
+        if not known or not len(rows):
+            return frozenset()
+        lq = LexicalQuery(np.array([self._vocab[s] for s in known], dtype=np.int64), np.zeros(len(known)), 0.0, 0.0)
+        found = np.asarray(self.term_presence(lq, np.sort(np.asarray(rows, dtype=np.int64))).any(axis=0))
+        return frozenset(s for s, f in zip(known, found, strict=True) if bool(f))
+
     def unknown_idf(self) -> float:
         """The IDF of a term the corpus lacks (the largest any term can have)."""
         return float(idf(0, max(self._size, 1)))

@@ -3,9 +3,12 @@ rerank's token weights and the claim check, so all three agree on what a "conten
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
+
+WORDS = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern: a word as the lexical index sees it
 
 
 @lru_cache(maxsize=1)

@@ -17,12 +17,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.index import SentenceIndex
+from qa.index.terms import QUESTION_WORDS, WORDS, stemmer, stopwords
 from qa.retrieve.features import asked_types, focus, offers
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from qa.index.lexical import LexicalIndex
     from qa.retrieve.candidates import Candidates
+    from qa.retrieve.rerank import QueryTokens
 
 #: Query-level evidence about the top candidate's passage (see the module docstring), in this order.
 PROBE_FEATURES: tuple[str, ...] = (
@@ -33,7 +36,7 @@ PROBE_FEATURES: tuple[str, ...] = (
     "name_missing",  # share of the question's names (capitalised words) the passage lacks
     "asks_type",  # the question asks for a number, a date, a name…
     "top_offers",  # the top sentence offers it (1 when nothing is asked)
-    "focus_unknown",  # share of the asking clause's IDF mass in terms the corpus has never seen
+    "focus_unknown",  # share of the asking clause's IDF mass in terms the corpus has never seen (``unknown_focus``)
 )
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z][\w’'-]*")
@@ -56,6 +59,7 @@ def probe(
     lowered = passage.lower()
     late_min = late_min_own = late_low = 0.0
     qt = cand.query_tokens
+    both: NDArray[np.float32] | None = None
     if qt is not None and tokens is not None and len(qt.vectors):
         vectors = tokens(window)
         own = vectors[window.index(row)]
@@ -72,9 +76,59 @@ def probe(
     name_missing = sum(n not in lowered for n in names) / len(names) if names else 0.0
     asks = bool(asked_types(query))
     top_offers = float(offers(query, [index.sentences[row].text])[0]) if asks else 1.0
-    lf = index.lexical.query(focus(query))
-    focus_unknown = float(lf.mass - lf.known_mass) / lf.mass if lf.mass > 0 else 0.0
+    rows = np.asarray(index.rows_of(index.sentences[row].doc_id), dtype=np.int64)
+    focus_unknown = unknown_focus(query, index.lexical, qt if both is not None else None, both, rows)
     return np.array(
         [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown],
         dtype=np.float64,
     )
+
+
+def unknown_focus(
+    query: str,
+    lexical: LexicalIndex,
+    qt: QueryTokens | None = None,
+    passage: NDArray[np.float32] | None = None,
+    rows: NDArray[np.int64] | None = None,
+) -> float:
+    """Share of the asking clause's IDF mass in words the article never uses, each discounted by how
+    closely the passage's tokens match it anyway (the mean over the word's tokens of their best cosine):
+    a paraphrase ("stayed" where the article says "remained") is not a missing fact. Without token
+    vectors an unseen word counts whole.
+
+    "The article" is ``rows`` (the top sentence's document), else the whole corpus: in a library of
+    many articles, a word another article uses still tells that this one does not answer.
+
+    >>> from qa.index.lexical import LexicalIndex
+    >>> lexical = LexicalIndex(["Gallant remained in Washington.", "Hamas welcomed the resolution."])
+    >>> unknown_focus("Who remained in Washington?", lexical), unknown_focus("Who stayed in Washington?", lexical) > 0.5
+    (0.0, True)
+    >>> unknown_focus("Who welcomed the resolution?", lexical, rows=np.array([0])) > 0.5  # the other article's word
+    True
+    """
+    clause = focus(query)
+    start = max(query.rfind(clause), 0)
+    stop = stopwords() | QUESTION_WORDS
+    words = [(m.start() + start, m.end() + start, m.group().lower()) for m in WORDS.finditer(clause)]
+    words = [w for w in words if w[2] not in stop]
+    if not words:
+        return 0.0
+    stems = stemmer().stemWords([w for _, _, w in words])
+    held = lexical.held(stems, rows) if rows is not None else frozenset(s for s in stems if lexical.knows(s))
+    mass = missing = 0.0
+    seen: set[str] = set()
+    for (begin, end, _), stem in zip(words, stems, strict=True):
+        if stem in seen:
+            continue
+        seen.add(stem)
+        weight = lexical.term_idf(stem)
+        mass += weight
+        if stem in held:
+            continue
+        match = 0.0
+        if qt is not None and passage is not None and len(passage):
+            inside = (qt.offsets[:, 0] >= begin) & (qt.offsets[:, 1] <= end)
+            if inside.any():
+                match = float(np.clip((qt.vectors[inside] @ passage.T).max(axis=1), 0.0, 1.0).mean())
+        missing += weight * (1.0 - match)
+    return missing / mass if mass > 0 else 0.0

@@ -210,14 +210,29 @@ def asked_types(question: str) -> frozenset[str]:
     return frozenset(wanted)
 
 
+#: A full stop that ends an abbreviation, not a sentence: "U.N.", "U.S.", "J.", "Mr.", "Gen.".
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:[A-Za-z]\.){2,}|\b[A-Z]\.|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Gen|Gov|Sen|Rep|Lt|Col|Sgt|Capt|Prof|Inc|Corp"
+    r"|Co|Ltd|vs|No)\.)$"
+)
+_CLAUSE_END = re.compile(r"[.!?]+[\"”’')]*\s+(?=[\"“‘(]?[A-Z0-9])")
+
+
 def focus(question: str) -> str:
     """The clause that asks: news-quiz questions open with context ("Hurricane Ian hit Florida. How many…?").
 
     >>> focus("Ian hit Florida this week. How many were without power?")
     'How many were without power?'
+    >>> focus("Who drafted the U.N. resolution?"), focus("The U.S. Senate voted. What did Mr. Smith say?")
+    ('Who drafted the U.N. resolution?', 'What did Mr. Smith say?')
     """
-    parts = [p for p in re.split(r"(?<=[.!?])\s+", question.strip()) if p.strip()]
-    return parts[-1] if parts else question
+    q = question.strip()
+    cut = 0
+    for m in _CLAUSE_END.finditer(q):
+        if m.group().startswith(".") and _ABBREVIATION.search(q[: m.start() + 1]):
+            continue
+        cut = m.end()
+    return q[cut:] or question
 
 
 def offers(question: str, texts: Sequence[str]) -> NDArray[np.bool_]:

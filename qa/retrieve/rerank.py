@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.embed import Embedder, normalize
-from qa.index.terms import QUESTION_WORDS, WH_WORDS, stemmer, stopwords
+from qa.index.terms import QUESTION_WORDS, WH_WORDS, WORDS, stemmer, stopwords
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -47,10 +46,12 @@ class TokenCache:
 
 @dataclass(frozen=True)
 class QueryTokens:
-    """The question's token embeddings and each token's weight (the IDF of the word it belongs to)."""
+    """The question's token embeddings, each token's weight (the IDF of the word it belongs to) and its
+    character span in the question (``probe`` finds a word's tokens by it)."""
 
     vectors: NDArray[np.float32]
     weights: NDArray[np.float64]
+    offsets: NDArray[np.int64]
 
     def pooled(self) -> NDArray[np.float32]:
         """IDF-weighted pooling: a question vector that is not dominated by "what", "the" and "?"."""
@@ -59,16 +60,13 @@ class QueryTokens:
         return pooled
 
 
-_WORDS = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern
-
-
 def token_weights(question: str, offsets: NDArray[np.int64], lexical: LexicalIndex) -> NDArray[np.float64]:
     """Weight each question token by the BM25 IDF of its word; question words weigh as much as an
     unknown word (the most), stop words, the question's frame and punctuation nothing.
 
     Uniform weights when nothing is left, so a question of stop words still gets a score.
     """
-    words = [(m.start(), m.end(), m.group().lower()) for m in _WORDS.finditer(question)]
+    words = [(m.start(), m.end(), m.group().lower()) for m in WORDS.finditer(question)]
     stop = stopwords() | QUESTION_WORDS
     stems = stemmer().stemWords([w for _, _, w in words]) if words else []
     unknown = lexical.unknown_idf()
@@ -91,7 +89,7 @@ def token_weights(question: str, offsets: NDArray[np.int64], lexical: LexicalInd
 def late_score(q: QueryTokens, tokens: NDArray[np.float32]) -> float:
     """IDF-weighted mean over question tokens of the best cosine to any of ``tokens``.
 
-    >>> qt = QueryTokens(np.eye(2, dtype=np.float32), np.array([3.0, 1.0]))
+    >>> qt = QueryTokens(np.eye(2, dtype=np.float32), np.array([3.0, 1.0]), np.array([[0, 1], [2, 3]]))
     >>> late_score(qt, np.array([[1.0, 0.0]], dtype=np.float32))
     0.75
     """

@@ -56,7 +56,7 @@ class Retriever:
         vectors, offsets = self.tokens.encoder.encode_tokens([query])[0]
         if not len(vectors):
             return None
-        return QueryTokens(vectors, token_weights(query, offsets, self.index.lexical))
+        return QueryTokens(vectors, token_weights(query, offsets, self.index.lexical), offsets)
 
     def candidates(self, query: str, k: int = 10, *, doc_ids: Collection[str] | None = None) -> Candidates:
         """Candidates from both indexes with their stage-1 features (the question's tokens first: the

@@ -3,6 +3,8 @@ stored token codes that rank exactly like encoding per question."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from helpers.data import GALLANT, SEED_ID, seed_questions
@@ -13,6 +15,7 @@ from qa.embed import make_embedder
 from qa.index import FaissIndex
 from qa.pipeline import Pipeline
 from qa.retrieve import Retriever
+from qa.retrieve.answerability import PROBE_FEATURES, unknown_focus
 from qa.retrieve.scorer import Probe, rank, rerank_set
 from qa.tools.eval.data import Question, SeedQuestion
 from qa.tools.eval.harness import Record
@@ -137,3 +140,47 @@ def test_stored_tokens_rank_like_encoding_per_query(onnx_seed: Pipeline) -> None
         # best match over approximate tokens is a little weaker)
         assert a.hits[0].score == pytest.approx(b.hits[0].score, rel=0.05), q
         assert a.abstains == b.abstains, q
+
+
+def test_a_paraphrase_counts_less_as_an_unknown_word_than_a_missing_fact(seed_pipeline: Pipeline) -> None:
+    """"stayed" is not in the article, "remained" is: the passage's tokens discount it, "ate" much less."""
+    index = seed_pipeline.index
+    retriever = Retriever(index, seed_pipeline.embedder)
+    row = next(i for i, s in enumerate(index.sentences) if s.text.startswith(GALLANT))
+    passage = np.vstack(retriever.sentence_tokens([row]))
+
+    def unknown(question: str) -> float:
+        return unknown_focus(question, index.lexical, retriever.candidates(question, 10).query_tokens, passage)
+
+    assert unknown("Who remained in Washington?") == 0.0
+    stayed, ate = unknown("Who stayed in Washington?"), unknown("Who ate in Washington?")
+    without_tokens = unknown_focus("Who stayed in Washington?", index.lexical)
+    assert stayed < 0.6 * without_tokens and stayed < 0.6 * ate
+
+
+FLOOD_PLAN = (
+    "Officials drafted a new flood plan for the river towns on Monday. "
+    "The plan was drafted after heavy rain damaged bridges and roads across the county. "
+    "Engineers said repairs would take most of the summer."
+)
+
+
+def test_in_a_library_a_word_only_another_article_uses_still_counts_as_unknown(
+    seed_pipeline: Pipeline, seed_text: str, tmp_path: Path
+) -> None:
+    """"Who drafted the cease-fire resolution?": the seed never says "drafted"; a flood story in the same
+    library does. The seed's top sentence must not look like an answer because the library knows the word."""
+    settings = isolated_settings(index_dir=tmp_path / "library")
+    library = Pipeline.from_texts({SEED_ID: seed_text, "flood-plan.txt": FLOOD_PLAN},
+                                  embedder=seed_pipeline.embedder, generator=ExtractiveGenerator(), settings=settings)
+    question = "Who drafted the cease-fire resolution?"
+
+    def focus_unknown(pipe: Pipeline) -> float:
+        retriever = Retriever(pipe.index, pipe.embedder)
+        cand = retriever.candidates(question, 10)
+        top = int(retriever.rank(cand, question).order[0])
+        assert pipe.index.sentences[int(cand.rows[top])].doc_id == SEED_ID
+        return float(retriever.probe(question, cand)(top)[PROBE_FEATURES.index("focus_unknown")])
+
+    assert focus_unknown(seed_pipeline) > 0.15
+    assert focus_unknown(library) > 0.15  # it was 0: the library's vocabulary held "drafted"

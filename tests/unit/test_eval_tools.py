@@ -16,6 +16,8 @@ from qa import config, errors
 from qa.tools import eval as ev
 from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError, load_seed_qa, load_squad
 from qa.tools.eval.embedder import CachingEmbedder, CachingTokenEmbedder, eval_embedder
+from qa.tools.eval.fit import abstain_threshold, source_balance
+from qa.tools.eval.news import load_news
 from qa.tools.eval.report import Outcome, summarise
 
 
@@ -148,3 +150,35 @@ def test_bad_input_to_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[
         ev.main(str(seed), fit=True)
     assert ev.cli([str(tmp_path / "missing.json")]) == 2
     assert capsys.readouterr().err.startswith("error: No such file")
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [["squad", "squad", "squad", "news"], ["a", "b"], ["only"] * 5, ["a"] * 7 + ["b"] * 2 + ["c"]],
+    ids=["three to one", "one each", "one source", "three sources"],
+)
+def test_each_source_weighs_the_same_in_the_abstention_fit(sources: list[str]) -> None:
+    """SQuAD's many adversarial unanswerable questions must not decide alone what news abstention looks like."""
+    w = source_balance(sources)
+    totals = {s: float(w[[x == s for x in sources]].sum()) for s in set(sources)}
+    assert w.mean() == pytest.approx(1.0)
+    assert all(t == pytest.approx(len(sources) / len(totals)) for t in totals.values())
+
+
+def test_the_abstention_threshold_counts_each_answerable_question_by_its_weight() -> None:
+    confidence = np.array([0.05, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90])
+    assert abstain_threshold(confidence) == pytest.approx(np.quantile(confidence, 0.025))
+    # the lowest question belongs to a small source: weighted up, the 2.5 % point is its confidence
+    weights = source_balance(["news"] + ["squad"] * 7)
+    assert abstain_threshold(confidence, weights) == 0.05
+    # weighted down, the lowest question holds less than 2.5 % of the weight: the next one sets it
+    assert abstain_threshold(confidence, np.array([0.01] + [1.0] * 7)) == 0.30
+
+
+def test_the_loaders_record_where_each_article_came_from(tmp_path: Path) -> None:
+    data = write_squad(tmp_path / "tiny.json")
+    assert {a.source for a in load_squad(data)} == {"tiny.json"}
+    news = tmp_path / "quiz.jsonl"
+    row = {"doc_id": "d1", "text": "Acme hired 12 people.", "questions": [{"question": "How many?", "answers": ["12"]}]}
+    news.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    assert [a.source for a in load_news(news)] == ["quiz.jsonl"]

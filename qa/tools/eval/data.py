@@ -33,6 +33,7 @@ class Article:
     title: str
     text: str
     questions: tuple[Question, ...]
+    source: str = ""  # the file it came from: each source weighs the same in the abstention fit
 
 
 def load_squad(path: Path) -> list[Article]:
@@ -56,7 +57,7 @@ def load_squad(path: Path) -> list[Article]:
             )
             if text.strip():
                 title = str(a.get("title", f"article-{len(articles)}"))
-                articles.append(Article(title=title, text=text, questions=questions))
+                articles.append(Article(title=title, text=text, questions=questions, source=path.name))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EvalDataError(str(path), f"not SQuAD 2.0 JSON ({exc})") from exc
     if not articles:

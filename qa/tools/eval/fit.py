@@ -128,30 +128,56 @@ def _fit_abstain(
     records: Sequence[Record], w: ScorerWeights, extras: Extras, cfg: RetrievalConfig, rerank: bool
 ) -> AbstainModel:
     """Logistic answerable-versus-not model (unanswerable and off-topic questions, the latter weighing
-    ``OFF_TOPIC_WEIGHT``); the threshold lets ``ABSTAIN_QUANTILE`` of the answerable ones abstain."""
+    ``OFF_TOPIC_WEIGHT``); the threshold lets ``ABSTAIN_QUANTILE`` of the answerable ones abstain.
+
+    Each source file weighs the same (``source_balance``), in the fit and in the threshold's quantile:
+    otherwise SQuAD's adversarial unanswerable questions, eight times as many, decide what an
+    unanswerable news question looks like.
+    """
     usable = [r for r in records if len(r.cand)]
     ev = np.array([_ranking_evidence(r, w, extras, cfg, rerank) for r in usable]).reshape(-1, len(ABSTAIN_FEATURES))
     y = np.array([r.kind == "answerable" for r in usable], dtype=np.bool_)
     if not y.any():
         return AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.5)
+    balance = source_balance([r.source for r in usable])
     if y.all():  # nothing to learn from: a constant belief, so only the answerable quantile decides
         model = AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.0)
     else:
-        sample = np.array([OFF_TOPIC_WEIGHT if r.kind == "off_topic" else 1.0 for r in usable])
+        sample = np.array([OFF_TOPIC_WEIGHT if r.kind == "off_topic" else 1.0 for r in usable]) * balance
         coef, bias = fit_logistic(ev, y, weights=sample)
         model = AbstainModel(tuple(float(v) for v in coef), bias, 0.0)
-    return AbstainModel(model.weights, model.bias, abstain_threshold(np.array([model.confidence(e) for e in ev[y]])))
+    confidence = np.array([model.confidence(e) for e in ev[y]])
+    return AbstainModel(model.weights, model.bias, abstain_threshold(confidence, balance[y]))
 
 
-def abstain_threshold(answerable: NDArray[np.float64]) -> float:
-    """The confidence below which ``ABSTAIN_QUANTILE`` of the (training) answerable questions fall.
+def source_balance(sources: Sequence[str]) -> NDArray[np.float64]:
+    """Per-record weights under which every source weighs the same in total (mean weight 1).
+
+    >>> source_balance(["squad", "squad", "squad", "news"]).tolist()
+    [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
+    """
+    names, index, counts = np.unique(np.asarray(sources, dtype=object).astype(str), return_inverse=True,
+                                     return_counts=True)
+    return np.asarray(len(sources) / (len(names) * counts[index]), dtype=np.float64)
+
+
+def abstain_threshold(answerable: NDArray[np.float64], weights: NDArray[np.float64] | None = None) -> float:
+    """The confidence below which ``ABSTAIN_QUANTILE`` of the (training) answerable questions fall,
+    counting each by its weight (``source_balance``).
 
     >>> abstain_threshold(np.linspace(0.0, 1.0, 101))
     0.025
+    >>> abstain_threshold(np.array([0.1, 0.5, 0.6, 0.7]), np.array([3.0, 0.1, 0.1, 0.1]))
+    0.1
     """
     if not len(answerable):
         return 0.5
-    return round(float(np.quantile(answerable, ABSTAIN_QUANTILE)), 6)
+    if weights is None or np.allclose(weights, weights[0]):
+        return round(float(np.quantile(answerable, ABSTAIN_QUANTILE)), 6)
+    order = np.argsort(answerable, kind="stable")
+    share = np.cumsum(weights[order]) / float(weights.sum())
+    at = min(int(np.searchsorted(share, ABSTAIN_QUANTILE)), len(order) - 1)
+    return round(float(answerable[order][at]), 6)
 
 
 def fit_weights(

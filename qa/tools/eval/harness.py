@@ -37,6 +37,7 @@ class Record:
     dense: list[bool] = field(default_factory=list)
     late: dict[int, NDArray[np.float32]] = field(default_factory=dict)  # memo: candidate position → late features
     probes: dict[int, NDArray[np.float64]] = field(default_factory=dict)  # memo: top position → probe features
+    source: str = ""  # the file of the article asked (``Article.source``)
 
 
 class Extras(Protocol):
@@ -110,7 +111,8 @@ class Harness:
             def rel(row: int, answers: tuple[str, ...] = q.answers, store: SentenceIndex = store) -> bool:
                 return metrics.contains_answer(store.sentences[row].text, answers)
 
-            rec = Record(i, q, kind, cand, np.array([rel(int(r)) for r in cand.rows], dtype=np.bool_))
+            rec = Record(i, q, kind, cand, np.array([rel(int(r)) for r in cand.rows], dtype=np.bool_),
+                         source=self.articles[i].source)
             if kind == "answerable":
                 lex = store.lexical.plain_scores(q.text)
                 rec.bm25 = [rel(int(r)) for r in np.argsort(-lex, kind="stable")[:TOP]]

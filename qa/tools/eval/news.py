@@ -69,7 +69,7 @@ def load_news(path: Path, extras: Sequence[Path] = ()) -> list[Article]:
             questions = tuple(_question(q, f"{doc_id}-{i}") for i, q in enumerate(row.get("questions", [])))
         except (KeyError, TypeError, ValueError) as exc:
             raise EvalDataError(str(path), f"line {n} is not a news-QA article ({exc})") from exc
-        articles[doc_id] = Article(title=doc_id, text=text, questions=questions)
+        articles[doc_id] = Article(title=doc_id, text=text, questions=questions, source=path.name)
     for extra in extras:
         for n, row in enumerate(_jsonl(extra), start=1):
             doc_id = str(row.get("doc_id"))
