@@ -240,14 +240,26 @@ class LexicalIndex:
         """Whether some indexed sentence holds the stemmed term."""
         return stem in self._vocab
 
-    def held(self, stems: Sequence[str], rows: NDArray[np.int64]) -> frozenset[str]:
-        """The stemmed terms that at least one of ``rows`` holds (a document's, for ``unknown_focus``)."""
+    def held(self, stems: Sequence[str], rows: Sequence[int]) -> frozenset[str]:
+        """The stemmed terms that at least one of ``rows`` holds (a document's, for ``unknown_focus``).
+
+        A document's rows are usually one run: then each term costs one binary search in its postings,
+        however long the document.
+        """
         known = [s for s in dict.fromkeys(stems) if s in self._vocab]
         if not known or not len(rows):
             return frozenset()
-        lq = LexicalQuery(np.array([self._vocab[s] for s in known], dtype=np.int64), np.zeros(len(known)), 0.0, 0.0)
-        found = np.asarray(self.term_presence(lq, np.sort(np.asarray(rows, dtype=np.int64))).any(axis=0))
-        return frozenset(s for s, f in zip(known, found, strict=True) if bool(f))
+        ids = [self._vocab[s] for s in known]
+        first, last = int(rows[0]), int(rows[-1])
+        if last - first + 1 == len(rows):
+            found = []
+            for postings in self._postings(ids):
+                at = int(np.searchsorted(postings, first)) if postings is not None else 0
+                found.append(postings is not None and at < len(postings) and int(postings[at]) <= last)
+        else:
+            lq = LexicalQuery(np.array(ids, dtype=np.int64), np.zeros(len(ids)), 0.0, 0.0)
+            found = np.asarray(self.term_presence(lq, np.sort(np.asarray(rows, dtype=np.int64))).any(axis=0)).tolist()
+        return frozenset(s for s, f in zip(known, found, strict=True) if f)
 
     def unknown_idf(self) -> float:
         """The IDF of a term the corpus lacks (the largest any term can have)."""
@@ -324,21 +336,23 @@ class LexicalIndex:
                 out[mine] = seg.lengths[rows[mine] - seg.start]
         return out
 
-    def term_presence(self, lq: LexicalQuery, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """``[i, j]``: does sentence ``rows[i]`` contain term ``j``? Binary search in each term's postings."""
-        out = np.zeros((len(rows), len(lq.term_ids)), dtype=np.bool_)
-        if not self._size or not len(rows):
-            return out
-        ids = lq.term_ids.tolist()
+    def _postings(self, ids: Sequence[int]) -> list[NDArray[np.int32] | None]:
+        """Each term's postings over all segments (ascending rows), None for a term no segment holds."""
         parts: list[list[NDArray[np.int32]]] = [[] for _ in ids]
         for seg in self._segments:
             for j, p in enumerate(seg.positions(ids)):
                 if p >= 0:
                     a, b = seg.indptr[p : p + 2].tolist()
                     parts[j].append(seg.rows[a:b])
-        for j, part in enumerate(parts):
-            if part:
-                postings = part[0] if len(part) == 1 else np.concatenate(part)  # segments in row order: sorted
+        return [None if not part else part[0] if len(part) == 1 else np.concatenate(part) for part in parts]
+
+    def term_presence(self, lq: LexicalQuery, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """``[i, j]``: does sentence ``rows[i]`` contain term ``j``? Binary search in each term's postings."""
+        out = np.zeros((len(rows), len(lq.term_ids)), dtype=np.bool_)
+        if not self._size or not len(rows):
+            return out
+        for j, postings in enumerate(self._postings(lq.term_ids.tolist())):
+            if postings is not None:  # segments are in row order: the postings are sorted
                 pos = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
                 out[:, j] = postings[pos] == rows
         return out

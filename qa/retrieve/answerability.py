@@ -76,7 +76,7 @@ def probe(
     name_missing = sum(n not in lowered for n in names) / len(names) if names else 0.0
     asks = bool(asked_types(query))
     top_offers = float(offers(query, [index.sentences[row].text])[0]) if asks else 1.0
-    rows = np.asarray(index.rows_of(index.sentences[row].doc_id), dtype=np.int64)
+    rows = index.rows_of(index.sentences[row].doc_id)
     focus_unknown = unknown_focus(query, index.lexical, qt if both is not None else None, both, rows)
     return np.array(
         [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown],
@@ -89,7 +89,7 @@ def unknown_focus(
     lexical: LexicalIndex,
     qt: QueryTokens | None = None,
     passage: NDArray[np.float32] | None = None,
-    rows: NDArray[np.int64] | None = None,
+    rows: Sequence[int] | None = None,
 ) -> float:
     """Share of the asking clause's IDF mass in words the article never uses, each discounted by how
     closely the passage's tokens match it anyway (the mean over the word's tokens of their best cosine):
@@ -103,7 +103,7 @@ def unknown_focus(
     >>> lexical = LexicalIndex(["Gallant remained in Washington.", "Hamas welcomed the resolution."])
     >>> unknown_focus("Who remained in Washington?", lexical), unknown_focus("Who stayed in Washington?", lexical) > 0.5
     (0.0, True)
-    >>> unknown_focus("Who welcomed the resolution?", lexical, rows=np.array([0])) > 0.5  # the other article's word
+    >>> unknown_focus("Who welcomed the resolution?", lexical, rows=[0]) > 0.5  # the other article's word
     True
     """
     clause = focus(query)

@@ -162,3 +162,30 @@ def test_the_weights_file_ships_inside_the_package() -> None:
     assert RetrievalConfig().resolved_weights() is default_weights()
     own = _weights()
     assert RetrievalConfig(weights=own).resolved_weights() is own
+
+
+_LIBRARY = [
+    "Gallant remained in Washington.",  # article A: rows 0-1
+    "Hamas welcomed the resolution.",
+    "The governor signed the trade bill.",  # article B: rows 2-3
+    "Farmers welcomed the law.",
+]
+
+
+@pytest.mark.parametrize(
+    ("rows", "held"),
+    [
+        ([0, 1], {"remain", "washington", "welcom", "resolut"}),  # a run: one binary search per term
+        ([2, 3], {"sign", "welcom"}),
+        ([1, 3], {"welcom", "resolut"}),  # not a run: each row looked up
+        ([3], {"welcom"}),
+        ([], set()),
+    ],
+    ids=["article A", "article B", "scattered rows", "one row", "no rows"],
+)
+def test_the_terms_a_document_holds(rows: list[int], held: set[str]) -> None:
+    """``unknown_focus`` asks which of the question's words the top sentence's article uses, not the library."""
+    lex = LexicalIndex(_LIBRARY)
+    asked = ["remain", "washington", "welcom", "resolut", "sign", "unseen"]
+    assert lex.held(asked, rows) == held & set(asked)
+    assert lex.held(asked, rows) <= {s for s in asked if lex.knows(s)}
