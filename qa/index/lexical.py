@@ -240,26 +240,11 @@ class LexicalIndex:
         """Whether some indexed sentence holds the stemmed term."""
         return stem in self._vocab
 
-    def held(self, stems: Sequence[str], rows: Sequence[int]) -> frozenset[str]:
-        """The stemmed terms that at least one of ``rows`` holds (a document's, for ``unknown_focus``).
-
-        A document's rows are usually one run: then each term costs one binary search in its postings,
-        however long the document.
-        """
-        known = [s for s in dict.fromkeys(stems) if s in self._vocab]
-        if not known or not len(rows):
-            return frozenset()
-        ids = [self._vocab[s] for s in known]
-        first, last = int(rows[0]), int(rows[-1])
-        if last - first + 1 == len(rows):
-            found = []
-            for postings in self._postings(ids):
-                at = int(np.searchsorted(postings, first)) if postings is not None else 0
-                found.append(postings is not None and at < len(postings) and int(postings[at]) <= last)
-        else:
-            lq = LexicalQuery(np.array(ids, dtype=np.int64), np.zeros(len(ids)), 0.0, 0.0)
-            found = np.asarray(self.term_presence(lq, np.sort(np.asarray(rows, dtype=np.int64))).any(axis=0)).tolist()
-        return frozenset(s for s, f in zip(known, found, strict=True) if f)
+    def postings_of(self, stems: Sequence[str]) -> list[NDArray[np.int32] | None]:
+        """The rows (ascending) that hold each stemmed term; None for a term the corpus lacks."""
+        ids = [self._vocab.get(s, -1) for s in stems]
+        found = iter(self._postings([i for i in ids if i >= 0]))
+        return [next(found) if i >= 0 else None for i in ids]
 
     def unknown_idf(self) -> float:
         """The IDF of a term the corpus lacks (the largest any term can have)."""

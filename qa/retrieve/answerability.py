@@ -114,7 +114,7 @@ def unknown_focus(
     if not words:
         return 0.0
     stems = stemmer().stemWords([w for _, _, w in words])
-    held = lexical.held(stems, rows) if rows is not None else frozenset(s for s in stems if lexical.knows(s))
+    held = held_terms(lexical, stems, rows) if rows is not None else frozenset(s for s in stems if lexical.knows(s))
     mass = missing = 0.0
     seen: set[str] = set()
     for (begin, end, _), stem in zip(words, stems, strict=True):
@@ -132,3 +132,34 @@ def unknown_focus(
                 match = float(np.clip((qt.vectors[inside] @ passage.T).max(axis=1), 0.0, 1.0).mean())
         missing += weight * (1.0 - match)
     return missing / mass if mass > 0 else 0.0
+
+
+def held_terms(lexical: LexicalIndex, stems: Sequence[str], rows: Sequence[int]) -> frozenset[str]:
+    """The stemmed terms that at least one of ``rows`` (a document's) holds.
+
+    A document's rows are usually one run: then each term costs one binary search in its postings, however
+    long the document; other rows are looked up one by one.
+
+    >>> from qa.index.lexical import LexicalIndex
+    >>> lexical = LexicalIndex(["Gallant remained in Washington.", "The governor signed the bill."])
+    >>> sorted(held_terms(lexical, ["remain", "sign", "unseen"], [0])), sorted(held_terms(lexical, ["sign"], [1, 0]))
+    (['remain'], ['sign'])
+    """
+    if not len(rows):
+        return frozenset()
+    first, last = int(rows[0]), int(rows[-1])
+    run = last - first + 1 == len(rows)
+    wanted = np.sort(np.asarray(rows, dtype=np.int64)) if not run else None
+    held: set[str] = set()
+    for stem, postings in zip(stems, lexical.postings_of(stems), strict=True):
+        if postings is None or not len(postings):
+            continue
+        if wanted is None:
+            at = int(np.searchsorted(postings, first))
+            found = at < len(postings) and int(postings[at]) <= last
+        else:
+            pos = np.minimum(np.searchsorted(postings, wanted), len(postings) - 1)
+            found = bool((postings[pos] == wanted).any())
+        if found:
+            held.add(stem)
+    return frozenset(held)
