@@ -6,9 +6,29 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 WORDS = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern: a word as the lexical index sees it
+
+
+class Word(NamedTuple):
+    """A word of a text as the lexical index sees it, with its character span (to find its tokens)."""
+
+    start: int
+    end: int
+    word: str  # lower-cased
+    stem: str
+
+
+def words_of(text: str, offset: int = 0) -> list[Word]:
+    """Each word of ``text`` (bm25s's pattern), lower-cased and stemmed, spans shifted by ``offset``.
+
+    >>> words_of("Who stayed?", 10)
+    [Word(start=10, end=13, word='who', stem='who'), Word(start=14, end=20, word='stayed', stem='stay')]
+    """
+    found = [(m.start() + offset, m.end() + offset, m.group().lower()) for m in WORDS.finditer(text)]
+    stems = stemmer().stemWords([w for _, _, w in found]) if found else []
+    return [Word(s, e, w, stem) for (s, e, w), stem in zip(found, stems, strict=True)]
 
 
 @lru_cache(maxsize=1)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.index import SentenceIndex
-from qa.index.terms import QUESTION_WORDS, WORDS, stemmer, stopwords
+from qa.index.terms import QUESTION_WORDS, stopwords, words_of
 from qa.retrieve.features import asked_types, focus, offers
 
 if TYPE_CHECKING:
@@ -107,17 +107,15 @@ def unknown_focus(
     True
     """
     clause = focus(query)
-    start = max(query.rfind(clause), 0)
     stop = stopwords() | QUESTION_WORDS
-    words = [(m.start() + start, m.end() + start, m.group().lower()) for m in WORDS.finditer(clause)]
-    words = [w for w in words if w[2] not in stop]
+    words = [w for w in words_of(clause, max(query.rfind(clause), 0)) if w.word not in stop]
     if not words:
         return 0.0
-    stems = stemmer().stemWords([w for _, _, w in words])
+    stems = [w.stem for w in words]
     held = held_terms(lexical, stems, rows) if rows is not None else frozenset(s for s in stems if lexical.knows(s))
     mass = missing = 0.0
     seen: set[str] = set()
-    for (begin, end, _), stem in zip(words, stems, strict=True):
+    for begin, end, _, stem in words:
         if stem in seen:
             continue
         seen.add(stem)

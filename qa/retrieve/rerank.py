@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.embed import Embedder, normalize
-from qa.index.terms import QUESTION_WORDS, WH_WORDS, WORDS, stemmer, stopwords
+from qa.index.terms import QUESTION_WORDS, WH_WORDS, stopwords, words_of
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -66,17 +66,13 @@ def token_weights(question: str, offsets: NDArray[np.int64], lexical: LexicalInd
 
     Uniform weights when nothing is left, so a question of stop words still gets a score.
     """
-    words = [(m.start(), m.end(), m.group().lower()) for m in WORDS.finditer(question)]
+    words = words_of(question)
     stop = stopwords() | QUESTION_WORDS
-    stems = stemmer().stemWords([w for _, _, w in words]) if words else []
     unknown = lexical.unknown_idf()
-    word_idf = [
-        unknown if w in WH_WORDS else 0.0 if w in stop else lexical.term_idf(s)
-        for (_, _, w), s in zip(words, stems, strict=True)
-    ]
+    word_idf = [unknown if w.word in WH_WORDS else 0.0 if w.word in stop else lexical.term_idf(w.stem) for w in words]
     out = np.zeros(len(offsets), dtype=np.float64)
-    starts = np.array([s for s, _, _ in words], dtype=np.int64)
-    ends = np.array([e for _, e, _ in words], dtype=np.int64)
+    starts = np.array([w.start for w in words], dtype=np.int64)
+    ends = np.array([w.end for w in words], dtype=np.int64)
     for i, (s, _) in enumerate(offsets.tolist()):
         j = int(np.searchsorted(starts, s, side="right")) - 1
         if 0 <= j < len(words) and s < ends[j]:

@@ -156,8 +156,7 @@ def source_balance(sources: Sequence[str]) -> NDArray[np.float64]:
     >>> source_balance(["squad", "squad", "squad", "news"]).tolist()
     [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
     """
-    names, index, counts = np.unique(np.asarray(sources, dtype=object).astype(str), return_inverse=True,
-                                     return_counts=True)
+    names, index, counts = np.unique(np.asarray(sources, dtype=str), return_inverse=True, return_counts=True)
     return np.asarray(len(sources) / (len(names) * counts[index]), dtype=np.float64)
 
 
