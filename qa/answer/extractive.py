@@ -11,13 +11,12 @@ document order, each article named when there are several.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 from qa.answer.base import Generator
+from qa.answer.span import lead_span
 from qa.retrieve.evidence import cited_together
-from qa.retrieve.features import OFFERS, asked_types
 from qa.retrieve.overview import is_overview
 from qa.types import ABSTAIN_TEXT, Hit, Turn
 
@@ -25,8 +24,6 @@ MAX_SENTENCES = 3
 MAX_WORDS = 120
 #: The runner-up is cited too when its score is within this of the best one's.
 CLOSE_MARGIN = 1.0
-#: Types whose span is reliable enough to lead an answer with (names are ambiguous in a sentence).
-_SPAN_TYPES = ("money", "percent", "number", "time")
 
 
 class ExtractiveGenerator(Generator):
@@ -74,53 +71,6 @@ def choose(sources: Sequence[Hit]) -> list[int]:
 def _fits(positions: Sequence[int], sources: Sequence[Hit]) -> bool:
     words = sum(len(sources[i].sentence.text.split()) for i in positions)
     return len(positions) <= MAX_SENTENCES and words <= MAX_WORDS
-
-
-def lead_span(question: str, texts: Sequence[str]) -> str:
-    """The short answer to lead with: the single new figure, amount or date the first sentence offers
-    of an asked type ("How many…?" → "More than 2.5 million."); empty when there is none or several.
-
-    >>> lead_span("How many vetoes did the US cast?", ["The US had vetoed three resolutions."])
-    'Three.'
-    >>> lead_span("Who stayed?", ["Gallant stayed."])
-    ''
-    """
-    wanted = [t for t in _SPAN_TYPES if t in asked_types(question)]
-    if not wanted or not texts:
-        return ""
-    q, text = question.lower(), texts[0]
-    for kind in wanted:
-        spans = _merged([m.span() for m in OFFERS[kind].finditer(text) if m.group(0).lower().strip() not in q], text)
-        if len(spans) == 1:
-            span = _widen(text, *spans[0])
-            return span[:1].upper() + span[1:] + "."
-        if spans:
-            return ""
-    return ""
-
-
-def _merged(spans: Sequence[tuple[int, int]], text: str) -> list[tuple[int, int]]:
-    """Spans joined where only spaces separate them ("2.5" + "million" → "2.5 million")."""
-    out: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if out and not text[out[-1][1] : start].strip():
-            out[-1] = (out[-1][0], max(end, out[-1][1]))
-        else:
-            out.append((start, end))
-    return out
-
-
-_QUALIFIER = re.compile(
-    r"(?:more than|less than|fewer than|at least|about|around|nearly|almost|over|up to|some|roughly|"
-    r"approximately)\s+$",
-    re.IGNORECASE,
-)
-
-
-def _widen(text: str, start: int, end: int) -> str:
-    """A figure with the qualifier before it ("more than 2.5 million")."""
-    qualifier = _QUALIFIER.search(text[max(0, start - 20) : start])
-    return text[start - len(qualifier.group(0)) if qualifier else start : end].strip()
 
 
 def overview_text(sources: Sequence[Hit]) -> str:

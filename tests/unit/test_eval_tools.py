@@ -14,11 +14,13 @@ from helpers.squad import COUNTS, FOLDS, write_squad
 
 from qa import config, errors
 from qa.tools import eval as ev
-from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError, load_seed_qa, load_squad
+from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError, Question, load_seed_qa, load_squad
 from qa.tools.eval.embedder import CachingEmbedder, CachingTokenEmbedder, eval_embedder
 from qa.tools.eval.fit import abstain_threshold, source_balance
-from qa.tools.eval.news import load_news
+from qa.tools.eval.news import Scored, lead_of, load_news, score_answer
+from qa.tools.eval.news import summarise as news_summary
 from qa.tools.eval.report import Outcome, summarise
+from qa.types import Answer, Citation
 
 
 def test_caching_embedder_embeds_each_text_once() -> None:
@@ -182,3 +184,37 @@ def test_the_loaders_record_where_each_article_came_from(tmp_path: Path) -> None
     row = {"doc_id": "d1", "text": "Acme hired 12 people.", "questions": [{"question": "How many?", "answers": ["12"]}]}
     news.write_text(json.dumps(row) + "\n", encoding="utf-8")
     assert [a.source for a in load_news(news)] == ["quiz.jsonl"]
+
+
+_SENTENCE = "The storm caused more than $50 billion in damages, economists said."
+
+
+@pytest.mark.parametrize(
+    ("text", "abstained", "gold", "lead", "right"),
+    [
+        (f"More than $50 billion. \u201c{_SENTENCE}\u201d [1]", False, ("$50 billion",), "More than $50 billion.",
+         True),
+        (f"$5. \u201c{_SENTENCE}\u201d [1]", False, ("$50 billion",), "$5.", False),  # the old truncated lead
+        (f"19th century. \u201c{_SENTENCE}\u201d [1]", False, ("late 19th century",), "19th century.", True),
+        (f"\u201c{_SENTENCE}\u201d [1]", False, ("$50 billion",), "", False),  # opens with the quote: no lead
+        (f"Storm story: \u201c{_SENTENCE}\u201d [1]", False, ("$50 billion",), "", False),  # an article's name
+        ("I could not find this in the article.", True, ("$50 billion",), "", False),
+    ],
+)
+def test_the_lead_an_answer_opens_with_is_scored(
+    text: str, abstained: bool, gold: tuple[str, ...], lead: str, right: bool
+) -> None:
+    citations = [] if abstained else [Citation(1, "storm", _SENTENCE, 0, len(_SENTENCE), 1.0)]
+    answer = Answer("How much damage?", text, abstained, citations)
+    scored = score_answer("answerable", Question("q", "How much damage?", gold, True), answer, [_SENTENCE], "storm")
+    assert (lead_of(answer), scored.lead, scored.lead_hit) == (lead, lead, right)
+
+
+def test_leads_are_summarised_over_answered_questions_and_baselines_have_none() -> None:
+    def scored(lead: str | None, hit: bool, abstained: bool = False) -> Scored:
+        return Scored("answerable", abstained, True, True, True, True, 1, 10, lead, hit)
+
+    s = news_summary([scored("Three.", True), scored("Four.", False), scored("", False), scored("", False, True)])
+    assert (s["led"], s["lead_right"]) == (round(2 / 3, 4), 0.5)
+    baseline = news_summary([scored(None, False)])
+    assert (baseline["led"], baseline["lead_right"]) == (None, None)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from helpers.fakes import HashEmbedder, TokenHashEmbedder
 
-from qa.answer.extractive import ExtractiveGenerator, choose, lead_span, overview_text
+from qa.answer.extractive import ExtractiveGenerator, choose, overview_text
+from qa.answer.span import lead_span
 from qa.index import FaissIndex
 from qa.retrieve.answerability import PROBE_FEATURES, probe
 from qa.retrieve.evidence import cited_together, context_of, needs_next, needs_previous, sources
@@ -173,6 +174,33 @@ def test_a_close_runner_up_is_cited_too_a_distant_one_is_not(index: FaissIndex) 
         ("How many were hurt?", ["Three were hurt and 12 were missing."], ""),  # two figures: no guess
         ("Who said it?", ["Ron DeSantis said it."], ""),  # names are not led with
         ("How many were hurt?", ["Many were hurt."], ""),
+        # amounts whole, not their first digits
+        ("How much is his contract worth?", ["The contract takes him to $532 million in earnings."], "$532 million."),
+        ("How much damage did Ian cause?", ["Ian likely caused more than $50 billion in damages."],
+         "More than $50 billion."),
+        ("How much imported oil came from there?", ["71% of its imported oil came from there in 1970."], "71%."),
+        # dates whole; the modal "may" and relative days are not dates
+        ("What year did the storm hit the fleet?", ["In April 1191 Richard left Messina."], "April 1191."),
+        ("When was the act passed?", ["On 12 May 1705, the assembly passed an act."], "12 May 1705."),
+        ("When was the valve fitted?", ["Operators may not tamper with it."], ""),
+        ("When was the treaty signed?", ["Today, the treaty prohibits price fixing."], ""),
+        ("When did the vote happen?", ["the vote happened on may 4, 2021."], "2021."),  # lower-cased text
+        # the asking clause decides, not the context before it nor a "when" inside it
+        ("Most did not want it when it was discussed. Which firm's poll showed that?",
+         ["Just 35% wanted it, according to a 1967 poll."], ""),
+        ("What kind of dog was there when his son got his shot?", ["He got his shot on Tuesday."], ""),
+        ("Which age group could get shots this week?", ["On Saturday, shots for children were cleared."], ""),
+        ("At what time was the strike?", ["Biden said Monday the strike was at 9:48 p.m. ET."], "9:48 p.m. ET."),
+        # a count is a count: not "no one", not a year, not the start of a range or a share
+        ("How much less steam did it use?", ["No one invention since Watt has so enhanced it."], ""),
+        ("How many cylinders does it have?", ["Its efficiency reaches some 27-30% at high pressure."], ""),
+        ("How many commissioners are there?", ["Since the 2007 treaty, there remains one for each state."], "One."),
+        ("How many died?", ["Two hundred and fifty people died."], "Two hundred and fifty."),
+        ("Rescuers came at 7am. How many whales were alive?", ["They came at about 7am, but only 15 were alive."],
+         "15."),
+        ("How far is the Quad from the Yard?", ["The other three are half a mile northwest of the Yard."],
+         "Half a mile."),
+        ("How long did the debate last?", ["The debate lasted four hours."], "Four hours."),
     ],
 )
 def test_lead_span(question: str, texts: list[str], lead: str) -> None:

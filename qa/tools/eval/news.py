@@ -16,7 +16,9 @@ held-out fold go through the real pipeline (``Pipeline.ask``) with those weights
   questions; abstained on off-topic questions (another article's questions);
 * in the library (every article in one index): the same, and whether the first citation comes from
   the question's own article;
-* conversations: follow-up turns asked with the history and without it.
+* conversations: follow-up turns asked with the history and without it;
+* leads: the share of answered answerable questions whose answer opens with a short span ("$50
+  billion."), and the share of those spans that hold a gold answer (or are held by one).
 
 BM25 and plain dense retrieval over the same sentences are the baselines (their answer is their top
 sentence, so their answer-hit is their hit@1).
@@ -133,6 +135,17 @@ class Scored:
     own_doc: bool
     cited: int
     words: int
+    lead: str | None = None  # the short answer the text opens with; None for a baseline, which has none
+    lead_hit: bool = False
+
+
+def lead_of(answer: Answer) -> str:
+    """The short answer an answer's text opens with, before its first quoted sentence ("" when it opens
+    with the quote, or with an article's name as an overview of several articles does)."""
+    if answer.abstained:
+        return ""
+    head = answer.text.split("\u201c", 1)[0].strip()
+    return "" if head.endswith(":") else head
 
 
 def score_answer(kind: str, q: Question, answer: Answer, ranked: Sequence[str], doc_id: str) -> Scored:
@@ -151,7 +164,16 @@ def score_answer(kind: str, q: Question, answer: Answer, ranked: Sequence[str], 
         own_doc=live and answer.citations[0].doc_id == doc_id,
         cited=len(cited),
         words=words,
+        lead=lead_of(answer),
+        lead_hit=q.answerable and _holds(lead_of(answer), q.answers),
     )
+
+
+def _holds(lead: str, answers: Sequence[str]) -> bool:
+    """A lead is right when it holds a gold answer or is held by one ("19th century" in "late 19th century")."""
+    short = metrics.normalize_answer(lead)
+    return bool(short) and (metrics.contains_answer(lead, answers)
+                            or any(f" {short} " in f" {metrics.normalize_answer(g)} " for g in answers))
 
 
 def summarise(scored: Sequence[Scored]) -> dict[str, Any]:
@@ -159,6 +181,7 @@ def summarise(scored: Sequence[Scored]) -> dict[str, Any]:
         return round(float(np.mean(flags)), 4) if flags else None
 
     ans = [s for s in scored if s.kind == "answerable"]
+    answered = [s for s in ans if not s.abstained and s.lead is not None]
     una = [s for s in scored if s.kind == "unanswerable"]
     off = [s for s in scored if s.kind == "off_topic"]
     return {
@@ -169,6 +192,8 @@ def summarise(scored: Sequence[Scored]) -> dict[str, Any]:
         "wrongly_abstained": mean([s.abstained for s in ans]),
         "own_article": mean([s.own_doc for s in ans]),
         "mean_cited": mean([s.cited for s in ans if not s.abstained]) if ans else None,
+        "led": mean([bool(s.lead) for s in answered]),
+        "lead_right": mean([s.lead_hit for s in answered if s.lead]),
         "unanswerable": len(una),
         "unanswerable_abstained": mean([s.abstained for s in una]),
         "off_topic": len(off),
@@ -347,7 +372,7 @@ def _conversations(
 def report(result: dict[str, Any]) -> str:
     """The table: per article and library, the product beside BM25 and dense."""
     head = ["system", "n", "hit@1", "answer-hit", "recall@5", "wrongly abst.", "unans. abst.", "off-topic abst.",
-            "own article"]
+            "own article", "leads", "lead right"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     labels = {
         "per_article": "qa, each article its own index (held-out folds)",
@@ -363,7 +388,8 @@ def report(result: dict[str, Any]) -> str:
 
     for key, s in result["systems"].items():
         row = [labels.get(key, key), s["answerable"], s["hit_at_1"], s["answer_hit"], s["recall_at_5"],
-               s["wrongly_abstained"], s["unanswerable_abstained"], s["off_topic_abstained"], s["own_article"]]
+               s["wrongly_abstained"], s["unanswerable_abstained"], s["off_topic_abstained"], s["own_article"],
+               s.get("led"), s.get("lead_right")]
         lines.append("| " + " | ".join(fmt(v) for v in row) + " |")
     conv = result.get("conversations")
     if conv:
