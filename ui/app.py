@@ -30,17 +30,12 @@ from .assets import SCROLL_TO_FIRST_CITATION
 from .backend import INFO, picker_update
 from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, show_filter, stopped
 from .conversations import ChatTurn, ConversationStore
-from .documents import DocumentHandlers, DocumentPanel, Panel
+from .documents import DocumentHandlers, DocumentPanel, Panel, example_questions
 from .names import names_of
 from .slots import RESERVED, ModelSlots
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_QUESTIONS: tuple[str, ...] = (
-    "Who stayed in Washington despite the cancellation?",
-    "How did Hamas react to the resolution?",
-    "What did the U.S. representative do during the vote?",
-)
 DEFAULT_CONCURRENCY = 8  # answers computed at once; the rest wait in the queue
 QUEUE_SIZE = 256  # waiting requests beyond this are refused with "queue full"
 HISTORY_MESSAGES = 12  # messages of the conversation passed on to the pipeline
@@ -312,7 +307,7 @@ def build_app(
                 with gr.Row(elem_classes="qa-examples"):
                     examples = [
                         gr.Button(q, size="sm", variant="secondary", elem_classes="qa-example")
-                        for q in EXAMPLE_QUESTIONS
+                        for q in example_questions(list(pipeline.documents))
                     ]
                     again = gr.Button("Ask again", size="sm", elem_id="qa-again")
                     clear = gr.Button("New chat", size="sm", variant="stop", elem_id="qa-clear")

@@ -15,7 +15,7 @@ name the user logged in with, or ``local`` on loopback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,3 +269,30 @@ class DocumentPanel:
                         add_link = gr.Button("Add link", elem_id="qa-add-link", scale=1, min_width=90)
         return cls(upload_status, confirm_row, confirm_msg, replace, keep, doc_filter, doc_summary, remove, upload,
                    link, add_link)
+
+
+#: Example questions under the chat: the seed article's when the library holds it; otherwise requests for
+#: the gist, which any article answers (the seed's questions over someone's own articles would abstain).
+SEED_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "us-israel-un-ceasefire-resolution.txt": (
+        "Who stayed in Washington despite the cancellation?",
+        "How did Hamas react to the resolution?",
+        "What did the U.S. representative do during the vote?",
+    ),
+}
+
+
+def example_questions(doc_ids: Collection[str]) -> tuple[str, ...]:
+    """The examples offered for a library of ``doc_ids`` (none for an empty one).
+
+    >>> example_questions(["us-israel-un-ceasefire-resolution.txt"])[0]
+    'Who stayed in Washington despite the cancellation?'
+    >>> example_questions(["gas-prices.txt"]), example_questions(["a.txt", "b.txt"])[0], example_questions([])
+    (('What is this article about?', 'What happened?'), 'What are these articles about?', ())
+    """
+    for doc_id in doc_ids:
+        if doc_id in SEED_EXAMPLES:
+            return SEED_EXAMPLES[doc_id]
+    if not doc_ids:
+        return ()
+    return ("What is this article about?" if len(doc_ids) == 1 else "What are these articles about?", "What happened?")

@@ -204,6 +204,7 @@ def test_notice_is_visible_when_ollama_is_unreachable(
         pg.set_default_timeout(TIMEOUT_MS)
         pg.goto(url)
         pg.wait_for_selector("#qa-question textarea")
+        assert pg.locator(".qa-example").all_inner_texts()[0] == QUESTION  # the seed article's own examples
         _ask(pg, QUESTION)
         notice = pg.locator("#qa-status .qa-notice")
         assert notice.is_visible()
@@ -212,6 +213,37 @@ def test_notice_is_visible_when_ollama_is_unreachable(
         _screenshot(pg, tmp_path, "notice.png")
         _ask(pg, "How did Hamas react to the resolution?")
         assert pg.locator("#qa-status .qa-notice").count() == 0  # once per conversation is enough
+    finally:
+        context.close()
+        demo.close()
+
+
+_STORY = (
+    "Officials approved a new flood plan for the river towns on Monday. "
+    "The plan follows heavy rain that damaged bridges and roads across the county in March. "
+    "Engineers said the repairs would cost about $4 million and take most of the summer. "
+    "Residents of the lower town will be moved to higher ground while the levees are rebuilt."
+)
+
+
+def test_examples_fit_a_library_without_the_seed_article(browser: Any, embedder: Any) -> None:
+    """The seed's questions would abstain over someone's own articles: the examples ask for the gist, which
+    the article answers with cited sentences."""
+    pipeline = Pipeline.from_texts({"flood-plan.txt": _STORY}, embedder=embedder, generator=ExtractiveGenerator())
+    demo = build_app(pipeline)
+    url = launch(demo, port=free_port())
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(url)
+        pg.wait_for_selector("#qa-question textarea")
+        assert pg.locator(".qa-example").all_inner_texts() == ["What is this article about?", "What happened?"]
+        pg.locator(".qa-example").first.click()
+        _wait_answered(pg, 1)
+        answer = pg.locator('#qa-chat [data-testid="bot"]').last.inner_text()
+        assert "[1]" in answer and "flood plan" in answer
+        assert "does not say" not in answer
     finally:
         context.close()
         demo.close()
