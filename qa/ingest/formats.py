@@ -106,10 +106,18 @@ def _without_outlet(title: str | None, outlet: str | None) -> str | None:
 
 
 def read_text(text: str) -> Parsed:
-    """Plain text is kept as it is (no header); its first line is the title when it reads like one."""
+    r"""Plain text is kept as it is (no header); its first line is the title when it reads like one: not a
+    sentence, and not a dateline ending in a dash ("Minneapolis CNN Business —"), which names the article
+    as badly in a citation as no title at all.
+
+    >>> read_text("Flood plan approved\nThe council approved it.").title
+    'Flood plan approved'
+    >>> read_text("Minneapolis CNN Business \u2014\nPrices rose.").title is None
+    True
+    """
     first = text.strip().split("\n", 1)[0].strip()
-    title = first if 0 < len(first) <= 150 and "\n" in text.strip() and not first.endswith((".", ":")) else None
-    return Parsed(body=text, title=title, header=False)
+    reads = 0 < len(first) <= 150 and "\n" in text.strip() and not first.endswith((".", ":", "\u2014", "\u2013", "-"))
+    return Parsed(body=text, title=first if reads else None, header=False)
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
