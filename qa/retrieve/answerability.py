@@ -2,8 +2,9 @@
 
 A question the article does not answer usually still matches it well (same people, same event), so
 topical scores alone cannot tell it apart. What gives it away is local to the best sentence and its
-neighbours: an important question word with no close token there (late interaction, minimum instead of
-mean), a number or a name the question states that the passage does not contain, an asked answer type
+neighbours: an important word of the clause that asks (not of the context a news-quiz question opens with,
+which may come from anywhere in the article) with no close token there (late interaction, minimum instead
+of mean), a number or a name the question states that the passage does not contain, an asked answer type
 (a number, a date, a name) that the passage does not offer, and asking-clause words the corpus has never
 seen. These are computed for the top candidate only, after ranking.
 """
@@ -29,9 +30,9 @@ if TYPE_CHECKING:
 
 #: Query-level evidence about the top candidate's passage (see the module docstring), in this order.
 PROBE_FEATURES: tuple[str, ...] = (
-    "late_min",  # the worst-matched important question token's best cosine in the passage
+    "late_min",  # the worst-matched important token of the asking clause: its best cosine in the passage
     "late_min_own",  # the same in the top sentence alone
-    "late_low",  # the 20th percentile of important question tokens' best cosines in the passage
+    "late_low",  # the 20th percentile of the asking clause's important tokens' best cosines in the passage
     "number_missing",  # the question states a number the passage lacks
     "name_missing",  # share of the question's names (capitalised words) the passage lacks
     "asks_type",  # the question asks for a number, a date, a name…
@@ -64,7 +65,9 @@ def probe(
         vectors = tokens(window)
         own = vectors[window.index(row)]
         both = np.vstack(vectors)
-        important = qt.weights >= np.quantile(qt.weights, IMPORTANT_QUANTILE)
+        asking = qt.offsets[:, 0] >= max(query.rfind(focus(query)), 0)  # the clause that asks, not its context
+        pool = asking if asking.any() else np.ones(len(qt.weights), dtype=np.bool_)
+        important = pool & (qt.weights >= np.quantile(qt.weights[pool], IMPORTANT_QUANTILE))
         if important.any() and len(both) and len(own):
             best = (qt.vectors[important] @ both.T).max(axis=1)
             late_min = float(best.min())

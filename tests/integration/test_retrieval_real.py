@@ -184,3 +184,21 @@ def test_in_a_library_a_word_only_another_article_uses_still_counts_as_unknown(
 
     assert focus_unknown(seed_pipeline) > 0.15
     assert focus_unknown(library) > 0.15  # it was 0: the library's vocabulary held "drafted"
+
+
+def test_the_late_minimum_reads_the_asking_clause_not_its_context(seed_pipeline: Pipeline) -> None:
+    """News-quiz questions open with context from elsewhere in the article ("… Who stayed…?"): a context word
+    the answering passage lacks is no sign that the passage does not answer."""
+    retriever = Retriever(seed_pipeline.index, seed_pipeline.embedder)
+
+    def late_min(question: str) -> float:
+        cand = retriever.candidates(question, 10)
+        top = int(retriever.rank(cand, question).order[0])
+        assert seed_pipeline.index.sentences[int(cand.rows[top])].text.startswith(GALLANT)
+        return float(retriever.probe(question, cand)(top)[PROBE_FEATURES.index("late_min")])
+
+    asked = late_min("Who stayed in Washington despite the cancellation?")
+    with_context = late_min("Farmers harvested pumpkins in Oregon. Who stayed in Washington despite the cancellation?")
+    # the context's tokens shift the asking clause's embeddings a little (0.69 of it here); counting the
+    # context's own words, "pumpkins" and "Oregon", gave 0.29 of it
+    assert with_context > 0.6 * asked
