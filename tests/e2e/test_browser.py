@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -108,6 +109,23 @@ def _wait_answered(page: Any, n: int) -> None:
     page.wait_for_function(_ANSWERED, arg=n)
 
 
+@contextmanager
+def _chat_page(browser: Any, pipeline: Pipeline, **app: Any) -> Iterator[Any]:
+    """A chat of its own over ``pipeline``, served on a free port and open in a fresh browser context."""
+    demo = build_app(pipeline, **app)
+    url = launch(demo, port=free_port())
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(url)
+        pg.wait_for_selector("#qa-question textarea")
+        yield pg
+    finally:
+        context.close()
+        demo.close()
+
+
 def _ask(page: Any, question: str) -> None:
     n = _bot_count(page) + 1
     page.fill("#qa-question textarea", question)
@@ -196,14 +214,7 @@ def test_notice_is_visible_when_ollama_is_unreachable(
     browser: Any, embedder: Any, seed_text: str, tmp_path: Path
 ) -> None:
     """conftest points OLLAMA_HOST at a closed port; in auto mode the page must say so."""
-    demo = build_app(Pipeline.from_texts({SEED_ID: seed_text}, embedder=embedder), llm="auto")
-    url = launch(demo, port=free_port())
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    try:
-        pg = context.new_page()
-        pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(url)
-        pg.wait_for_selector("#qa-question textarea")
+    with _chat_page(browser, Pipeline.from_texts({SEED_ID: seed_text}, embedder=embedder), llm="auto") as pg:
         assert pg.locator(".qa-example").all_inner_texts()[0] == QUESTION  # the seed article's own examples
         _ask(pg, QUESTION)
         notice = pg.locator("#qa-status .qa-notice")
@@ -213,9 +224,6 @@ def test_notice_is_visible_when_ollama_is_unreachable(
         _screenshot(pg, tmp_path, "notice.png")
         _ask(pg, "How did Hamas react to the resolution?")
         assert pg.locator("#qa-status .qa-notice").count() == 0  # once per conversation is enough
-    finally:
-        context.close()
-        demo.close()
 
 
 _STORY = (
@@ -230,20 +238,10 @@ def test_examples_fit_a_library_without_the_seed_article(browser: Any, embedder:
     """The seed's questions would abstain over someone's own articles: the examples ask for the gist, which
     the article answers with cited sentences."""
     pipeline = Pipeline.from_texts({"flood-plan.txt": _STORY}, embedder=embedder, generator=ExtractiveGenerator())
-    demo = build_app(pipeline)
-    url = launch(demo, port=free_port())
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    try:
-        pg = context.new_page()
-        pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(url)
-        pg.wait_for_selector("#qa-question textarea")
+    with _chat_page(browser, pipeline) as pg:
         assert pg.locator(".qa-example").all_inner_texts() == ["What is this article about?", "What happened?"]
         pg.locator(".qa-example").first.click()
         _wait_answered(pg, 1)
         answer = pg.locator('#qa-chat [data-testid="bot"]').last.inner_text()
         assert "[1]" in answer and "flood plan" in answer
         assert "does not say" not in answer
-    finally:
-        context.close()
-        demo.close()
