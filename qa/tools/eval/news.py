@@ -154,6 +154,7 @@ def score_answer(kind: str, q: Question, answer: Answer, ranked: Sequence[str], 
     words = sum(len(c.split()) for c in cited)
     first = cited[0] if cited else ""
     live = not answer.abstained and bool(cited)
+    lead = lead_of(answer)
     short = len(cited) <= MAX_CITED_SENTENCES and words <= MAX_CITED_WORDS
     return Scored(
         kind=kind,
@@ -164,8 +165,8 @@ def score_answer(kind: str, q: Question, answer: Answer, ranked: Sequence[str], 
         own_doc=live and answer.citations[0].doc_id == doc_id,
         cited=len(cited),
         words=words,
-        lead=lead_of(answer),
-        lead_hit=q.answerable and _holds(lead_of(answer), q.answers),
+        lead=lead,
+        lead_hit=q.answerable and _holds(lead, q.answers),
     )
 
 
