@@ -30,7 +30,7 @@ from .assets import SCROLL_TO_FIRST_CITATION
 from .backend import INFO, picker_update
 from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, show_filter, stopped
 from .conversations import ChatTurn, ConversationStore
-from .documents import DocumentHandlers, DocumentPanel, Panel, example_questions
+from .documents import DocumentHandlers, DocumentPanel, Panel, example_slots, show_examples
 from .names import names_of
 from .slots import RESERVED, ModelSlots
 
@@ -306,8 +306,8 @@ def build_app(
                     search_all = gr.Button("Search all", size="sm", elem_id="qa-search-all", scale=0, min_width=90)
                 with gr.Row(elem_classes="qa-examples"):
                     examples = [
-                        gr.Button(q, size="sm", variant="secondary", elem_classes="qa-example")
-                        for q in example_questions(list(pipeline.documents))
+                        gr.Button(q or "?", size="sm", variant="secondary", elem_classes="qa-example", visible=bool(q))
+                        for q in example_slots(list(pipeline.documents))
                     ]
                     again = gr.Button("Ask again", size="sm", elem_id="qa-again")
                     clear = gr.Button("New chat", size="sm", variant="stop", elem_id="qa-clear")
@@ -362,6 +362,7 @@ def build_app(
         lib.doc_filter.change(lambda selected: show_filter(pipeline.documents, selected), inputs=[lib.doc_filter],
                           outputs=[filter_row, filter_chip], **private)
         search_all.click(lambda: gr.update(value=[]), outputs=[lib.doc_filter], **private)
+        lib.doc_summary.change(lambda: show_examples(list(pipeline.documents)), outputs=examples, **private)
         demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private).then(**scroll)
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"

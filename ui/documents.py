@@ -296,3 +296,23 @@ def example_questions(doc_ids: Collection[str]) -> tuple[str, ...]:
     if not doc_ids:
         return ()
     return ("What is this article about?" if len(doc_ids) == 1 else "What are these articles about?", "What happened?")
+
+
+#: Buttons kept under the chat for the examples; those without a question are hidden.
+EXAMPLE_SLOTS = 3
+
+
+def example_slots(doc_ids: Collection[str]) -> list[str]:
+    """``example_questions`` padded with "" to ``EXAMPLE_SLOTS``, so the same buttons can show the examples of
+    whatever the library holds after an upload or a removal.
+
+    >>> example_slots(["gas-prices.txt"])
+    ['What is this article about?', 'What happened?', '']
+    """
+    questions = list(example_questions(doc_ids))[:EXAMPLE_SLOTS]
+    return questions + [""] * (EXAMPLE_SLOTS - len(questions))
+
+
+def show_examples(doc_ids: Collection[str]) -> list[Any]:
+    """Updates for the example buttons once the library changed (an upload, a link, a removal)."""
+    return [gr.update(value=q or "?", visible=bool(q)) for q in example_slots(doc_ids)]

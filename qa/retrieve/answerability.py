@@ -20,6 +20,7 @@ import numpy as np
 from qa.index import SentenceIndex
 from qa.index.terms import QUESTION_WORDS, stopwords, words_of
 from qa.retrieve.features import asked_types, focus, offers
+from qa.types import published_date
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -33,7 +34,7 @@ PROBE_FEATURES: tuple[str, ...] = (
     "late_min",  # the worst-matched important token of the asking clause: its best cosine in the passage
     "late_min_own",  # the same in the top sentence alone
     "late_low",  # the 20th percentile of the asking clause's important tokens' best cosines in the passage
-    "number_missing",  # the question states a number the passage lacks
+    "number_missing",  # the question states a number the passage lacks (the article's own year is not lacking)
     "name_missing",  # share of the question's names (capitalised words) the passage lacks
     "asks_type",  # the question asks for a number, a date, a name…
     "top_offers",  # the top sentence offers it (1 when nothing is asked)
@@ -74,7 +75,9 @@ def probe(
             late_low = float(np.quantile(best, 0.2))
             late_min_own = float((qt.vectors[important] @ own.T).max(axis=1).min())
     numbers = [m.group(0).strip(".,") for m in _NUMBER.finditer(query)]
-    number_missing = float(any(n not in lowered for n in numbers))
+    dated = published_date(index.documents[index.sentences[row].doc_id].published)
+    known = f"{lowered} {dated.year}" if dated else lowered  # "in June 2022" of an article dated 2022
+    number_missing = float(any(n not in known for n in numbers))
     names = [m.group(0).lower() for m in _NAME.finditer(query)]
     name_missing = sum(n not in lowered for n in names) / len(names) if names else 0.0
     asks = bool(asked_types(query))

@@ -234,10 +234,11 @@ _STORY = (
 )
 
 
-def test_examples_fit_a_library_without_the_seed_article(browser: Any, embedder: Any) -> None:
+def test_examples_fit_a_library_without_the_seed_article(browser: Any, embedder: Any, tmp_path: Path) -> None:
     """The seed's questions would abstain over someone's own articles: the examples ask for the gist, which
-    the article answers with cited sentences."""
-    pipeline = Pipeline.from_texts({"flood-plan.txt": _STORY}, embedder=embedder, generator=ExtractiveGenerator())
+    the article answers with cited sentences; they follow the library when an article is added."""
+    pipeline = Pipeline.from_texts({"flood-plan.txt": _STORY}, embedder=embedder, generator=ExtractiveGenerator(),
+                                   settings=isolated_settings())
     with _chat_page(browser, pipeline) as pg:
         assert pg.locator(".qa-example").all_inner_texts() == ["What is this article about?", "What happened?"]
         pg.locator(".qa-example").first.click()
@@ -245,3 +246,11 @@ def test_examples_fit_a_library_without_the_seed_article(browser: Any, embedder:
         answer = pg.locator('#qa-chat [data-testid="bot"]').last.inner_text()
         assert "[1]" in answer and "flood plan" in answer
         assert "does not say" not in answer
+
+        second = tmp_path / "ferry-strike.txt"
+        second.write_text("Ferry crews walked out on Friday over pay, stranding hundreds of island commuters.\n")
+        pg.set_input_files("#qa-upload input[type=file]", str(second))
+        pg.wait_for_selector("#qa-upload-status :text('Added')")
+        pg.wait_for_selector(".qa-example:text('What are these articles about?')")
+        assert pg.locator(".qa-example:visible").all_inner_texts() == [
+            "What are these articles about?", "What happened?"]

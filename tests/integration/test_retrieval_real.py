@@ -20,6 +20,7 @@ from qa.retrieve.scorer import Probe, rank, rerank_set
 from qa.tools.eval.data import Question, SeedQuestion
 from qa.tools.eval.harness import Record
 from qa.tools.eval.report import apply_weights
+from qa.types import Document
 
 
 @pytest.mark.parametrize("row", seed_questions(), ids=lambda r: r.text[:40])
@@ -202,3 +203,26 @@ def test_the_late_minimum_reads_the_asking_clause_not_its_context(seed_pipeline:
     # the context's tokens shift the asking clause's embeddings a little (0.69 of it here); counting the
     # context's own words, "pumpkins" and "Oregon", gave 0.29 of it
     assert with_context > 0.6 * asked
+
+
+@pytest.mark.parametrize(
+    ("published", "question", "missing"),
+    [
+        ("2024-03-11", "Who drafted a new flood plan for the river towns in March 2024?", 0.0),
+        (None, "Who drafted a new flood plan for the river towns in March 2024?", 1.0),  # no date: 2024 is unknown
+        ("2024-03-11", "Who drafted a new flood plan for the river towns in March 2019?", 1.0),
+        ("2024-03-11", "Who drafted 12 new flood plans for the river towns?", 1.0),
+    ],
+)
+def test_a_year_the_article_is_dated_is_not_a_missing_number(
+    seed_pipeline: Pipeline, published: str | None, question: str, missing: float
+) -> None:
+    """News is written in days ("on Monday"), quizzes in dates ("in March 2024"): the article's own year is
+    known to it, any other number the passage lacks is still missing."""
+    doc = Document(doc_id="flood-plan.txt", text=FLOOD_PLAN, published=published)
+    pipe = Pipeline.from_documents([doc], embedder=seed_pipeline.embedder, generator=ExtractiveGenerator(),
+                                   settings=isolated_settings())
+    retriever = Retriever(pipe.index, pipe.embedder)
+    cand = retriever.candidates(question, 10)
+    top = int(retriever.rank(cand, question).order[0])
+    assert float(retriever.probe(question, cand)(top)[PROBE_FEATURES.index("number_missing")]) == missing

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError
+from qa.types import Document
 
 #: The seed article's questions, shipped with the package so ``qa eval`` works anywhere.
 BUNDLED_SEED_QA = Path(__file__).with_name("data") / "seed-qa.jsonl"
@@ -34,6 +36,11 @@ class Article:
     text: str
     questions: tuple[Question, ...]
     source: str = ""  # the file it came from: each source weighs the same in the abstention fit
+    published: str | None = None  # the article's date (ISO 8601) when its row gives one, as a page's metadata would
+
+    def document(self) -> Document:
+        """The article as the product would index it: its text, and its date as metadata."""
+        return Document(doc_id=self.title, text=self.text, published=self.published)
 
 
 def load_squad(path: Path) -> list[Article]:
@@ -163,3 +170,19 @@ def load_claims(path: Path) -> list[ClaimRecord]:
     if not out:
         raise EvalDataError(str(path), "it holds no record")
     return out
+
+
+_DATED = re.compile(r"\bpublished (\d{4})[/-](\d{2})[/-](\d{2})\b")
+
+
+def published_of(row: dict[str, Any]) -> str | None:
+    """The article's date as ISO 8601: its ``published`` field, else the "published YYYY/MM/DD" that the
+    source note of a RealTimeQA row gives (a web page's metadata would carry it; the quiz asks "in June 2022").
+
+    >>> published_of({"source": "url https://x; published 2022/06/22"}), published_of({"published": "2022-06-22"})
+    ('2022-06-22', '2022-06-22')
+    """
+    if row.get("published"):
+        return str(row["published"])
+    found = _DATED.search(str(row.get("source", "")))
+    return "-".join(found.groups()) if found else None

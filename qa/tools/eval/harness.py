@@ -16,7 +16,6 @@ from qa.retrieve.scorer import Probe
 from qa.tools import metrics
 from qa.tools.eval.data import Article, Question
 from qa.tools.eval.embedder import CachingEmbedder
-from qa.types import Document
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -59,7 +58,7 @@ def dense_baseline(index: SentenceIndex) -> Any:
 
 def _article_index(article: Article, embedder: CachingEmbedder, store: str | None) -> SentenceIndex:
     """One article's index: in memory (FAISS), or written to the store and opened from it again."""
-    doc = Document(doc_id=article.title, text=article.text)
+    doc = article.document()
     if store is None:
         return FaissIndex.build([doc], embedder)
     build_index(store, [doc], embedder).save(store)
@@ -80,7 +79,7 @@ class Harness:
         self.articles = articles
         self.embedder = embedder
         self.config = config
-        sentences = [s.text for a in articles for s in segment(Document(doc_id=a.title, text=a.text))]
+        sentences = [s.text for a in articles for s in segment(a.document())]
         embedder.prime(sentences, desc="embedding sentences")
         embedder.prime((q.text for a in articles for q in a.questions), desc="embedding questions")
         self.stores = [_article_index(a, embedder, f"{store}_a{i}" if store else None) for i, a in enumerate(articles)]

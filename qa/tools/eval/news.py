@@ -41,11 +41,11 @@ from qa.index import FaissIndex, SentenceIndex
 from qa.pipeline import Pipeline
 from qa.retrieve import RetrievalConfig, ScorerWeights
 from qa.tools import metrics
-from qa.tools.eval.data import Article, EvalDataError, Question, json_lines
+from qa.tools.eval.data import Article, EvalDataError, Question, json_lines, published_of
 from qa.tools.eval.embedder import CachingEmbedder
 from qa.tools.eval.fit import fit_weights
 from qa.tools.eval.harness import Harness, Record, dense_baseline, make_folds, off_topic_partners
-from qa.types import Answer, Document, Turn
+from qa.types import Answer, Turn
 
 #: An answer counts for answer-hit only when it is this short.
 MAX_CITED_SENTENCES = 3
@@ -71,7 +71,8 @@ def load_news(path: Path, extras: Sequence[Path] = ()) -> list[Article]:
             questions = tuple(_question(q, f"{doc_id}-{i}") for i, q in enumerate(row.get("questions", [])))
         except (KeyError, TypeError, ValueError) as exc:
             raise EvalDataError(str(path), f"line {n} is not a news-QA article ({exc})") from exc
-        articles[doc_id] = Article(title=doc_id, text=text, questions=questions, source=path.name)
+        articles[doc_id] = Article(title=doc_id, text=text, questions=questions, source=path.name,
+                                   published=published_of(row))
     for extra in extras:
         for n, row in enumerate(_jsonl(extra), start=1):
             doc_id = str(row.get("doc_id"))
@@ -291,7 +292,7 @@ def run_news(
             per_article.extend(_ask(pipe, q, a.title, "off_topic") for q in articles[partner[i]].questions)
     say("news: per-article questions asked")
 
-    library = FaissIndex.build([Document(doc_id=a.title, text=a.text) for a in articles], embedder)
+    library = FaissIndex.build([a.document() for a in articles], embedder)
     lib_dense = dense_baseline(library)
     lib: list[Scored] = []
     lib_bm25: list[Scored] = []
@@ -345,7 +346,7 @@ def _conversations(
         idx = [by_id[d] for d in conv.doc_ids if d in by_id]
         if not idx:
             continue
-        index = FaissIndex.build([Document(doc_id=articles[i].title, text=articles[i].text) for i in idx],
+        index = FaissIndex.build([articles[i].document() for i in idx],
                                  harness.embedder)
         pipe = pipe_for(index, fold_of[idx[0]])
         history: list[Turn] = []
