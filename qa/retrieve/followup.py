@@ -37,6 +37,27 @@ _NOT_NAMES = frozenset(
 _FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|then|what about|how about|what else)\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z0-9][\w\u2019'.\-]*")
 _MAX_CONTEXT_TERMS = 12
+#: "there" that only introduces a subject ("how many cases were there", "is there a plan", "there were
+#: fires") refers to no place and is kept.
+_BE = r"(?:is|are|was|were|be|been|being|isn['\u2019]t|aren['\u2019]t|wasn['\u2019]t|weren['\u2019]t)"
+_EXISTENTIAL_AFTER = re.compile(
+    rf"^\s+(?:{_BE}|will|would|could|might|may|must|should|has|have|had|seems?|remains?)\b|^['\u2019]s\b",
+    re.IGNORECASE)
+_EXISTENTIAL_BEFORE = re.compile(rf"\b{_BE}\s+$", re.IGNORECASE)
+_QUANTIFIER_AFTER = re.compile(
+    r"^\s+(?:a|an|any|no|some|many|more|much|enough|anything|anyone|anybody|nothing|still|also|ever)\b",
+    re.IGNORECASE)
+_HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\b", re.IGNORECASE)
+
+
+def _existential(match: re.Match[str]) -> bool:
+    """Is this "there" the existential one ("were there", "there is"), not a place?"""
+    text, start, end = match.string, match.start(), match.end()
+    before, after = text[:start], text[end:]
+    if _EXISTENTIAL_AFTER.search(after):
+        return True
+    return bool(_EXISTENTIAL_BEFORE.search(before)) and bool(
+        _QUANTIFIER_AFTER.search(after) or _HOW_MANY.search(before))
 
 
 def _words(text: str) -> list[str]:
@@ -222,6 +243,8 @@ def _rewrite(question: str, turns: Sequence[tuple[str, str]], previous: str | No
 
     def replace(match: re.Match[str]) -> str:
         word = match.group(0)
+        if word.lower() == "there" and _existential(match):
+            return word
         referent = _referent(word.lower(), turns)
         if referent is None:
             return word

@@ -29,6 +29,15 @@ def _turns(history: list[tuple[str, str]]) -> list[Turn]:
          "How many people sought refuge there? Rafah"),
         ("How many people live there?", [("What happened in Coeur d'Alene, Idaho?", "Police arrested 31 men [1].")],
          "How many people live Coeur d'Alene? Idaho"),
+        # an existential "there" names no place: it is kept (it was "how many cases were Spain?")
+        ("And by August, how many cases were there?", [("Where did the outbreak start?", "It began in Spain [1].")],
+         "And by August, how many cases were there?"),
+        ("Is there a plan to rebuild?", [("What happened in Coeur d'Alene, Idaho?", "A bridge fell [1].")],
+         "Is there a plan to rebuild? Coeur Idaho"),
+        ("Were there any deaths?", [("What happened in Coeur d'Alene, Idaho?", "A bridge fell [1].")],
+         "Were there any deaths? Coeur Idaho"),
+        ("Who was there?", [("What happened in Coeur d'Alene, Idaho?", "A bridge fell [1].")],
+         "Who was Coeur d'Alene? Idaho"),
         # a definite description pointing back carries the names the previous answer gave
         ("Who was killed in that strike?",
          [("Where did the strike hit?", "\u201cA strike hit a house in Sherpur, Kabul,\u201d Zabiullah Mujahid said.")],
