@@ -107,7 +107,8 @@ def lead_span(question: str, texts: Sequence[str]) -> str:
         return ""
     text, asked = texts[0], question.lower()
     for kind in lead_kinds(question):
-        spans = [m.span() for m in _ITEMS[kind].finditer(text) if _counts(text, m) and _new(m.group(0), asked)]
+        spans = [m.span() for m in _ITEMS[kind].finditer(text)
+                 if _counts(text, m) and _new(m.group(0), asked) and not (kind == "number" and _is_day(text, m))]
         if len(spans) == 1:
             span = _widen(text, *spans[0])
             span = span[:1].upper() + span[1:].rstrip(",;:")
@@ -120,6 +121,15 @@ def lead_span(question: str, texts: Sequence[str]) -> str:
 def _counts(text: str, m: re.Match[str]) -> bool:
     """Not "no one" nor "someone": a number word must count something."""
     return not (m.group(0).lower().startswith("one") and _NOT_A_COUNT.search(text[max(0, m.start() - 6) : m.start()]))
+
+
+_MONTH_BEFORE = re.compile(rf"{_MONTH}\s$")
+_MONTH_AFTER = re.compile(rf"^(?:st|nd|rd|th)?\s(?:of\s)?{_MONTH}")
+
+
+def _is_day(text: str, m: re.Match[str]) -> bool:
+    """A day of a date is no count: the 12 of "February 12, 2023" or "12 February"."""
+    return bool(_MONTH_BEFORE.search(text[max(0, m.start() - 12) : m.start()]) or _MONTH_AFTER.match(text[m.end() :]))
 
 
 def _new(item: str, question: str) -> bool:

@@ -37,6 +37,9 @@ _NOT_NAMES = frozenset(
 _FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|then|what about|how about|what else)\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z0-9][\w\u2019'.\-]*")
 _MAX_CONTEXT_TERMS = 12
+#: A question with at most this many content words is elliptical in a conversation ("On which beach?",
+#: "Where is that court?"): it is searched with the previous question's words too.
+_ELLIPTICAL = 1
 #: "there" that only introduces a subject ("how many cases were there", "is there a plan", "there were
 #: fires") refers to no place and is kept.
 _BE = r"(?:is|are|was|were|be|been|being|isn['\u2019]t|aren['\u2019]t|wasn['\u2019]t|weren['\u2019]t)"
@@ -68,7 +71,8 @@ def _words(text: str) -> list[str]:
 def _is_follow_up(question: str) -> bool:
     words = [w.lower() for w in _words(question)]
     content = [w for w in words if w not in _STOP and w not in _ANAPHORA]
-    return bool(_FOLLOW_UP_START.match(question)) or any(w in _ANAPHORA for w in words) or not content
+    elliptical = len(content) <= _ELLIPTICAL and not _name_runs(question)  # "On which beach?", not "Where is Rafah?"
+    return bool(_FOLLOW_UP_START.match(question)) or any(w in _ANAPHORA for w in words) or elliptical
 
 
 def _name_runs(text: str) -> list[list[str]]:
@@ -192,7 +196,7 @@ def _topic(turns: Sequence[tuple[str, str]], previous: str | None, question: str
     and, for a definite description ("that man", "the company"), the names the latest answer gave."""
     latest_q, latest_a = turns[-1]
     seen = {w.lower() for w in _words(question)}
-    if not any(w not in _STOP and w not in _ANAPHORA for w in seen):  # "Why?", "When?": the topic is all of it
+    if sum(w not in _STOP and w not in _ANAPHORA for w in seen) <= _ELLIPTICAL:  # "Why?", "On which beach?": all
         return [w for w in _words(previous or latest_q) if w.lower() not in _STOP and w.lower() not in _ANAPHORA
                 and w.lower() not in seen]
     names = _runs_text(_name_runs(latest_q))[:3]
@@ -209,8 +213,8 @@ def _topic(turns: Sequence[tuple[str, str]], previous: str | None, question: str
 def standalone_query(question: str, history: Sequence[Turn]) -> str:
     """Rewrite a follow-up into a retrieval query that stands alone; other questions pass unchanged.
 
-    A follow-up has a pronoun, a leading "and"/"what about", a definite description pointing back, or no
-    content word. A pronoun is replaced by what it most likely means (``_referent``); the names of the
+    A follow-up has a pronoun, a leading "and"/"what about", a definite description pointing back, or at
+    most one content word. A pronoun is replaced by what it most likely means (``_referent``); the names of the
     conversation's topic (the latest question's, made standalone in its own turn) are appended, and the
     names the latest answer gave when the question points back at them. The previous answer's sentence
     itself is never added: a follow-up asks something new. Deterministic and cheap, no model, no

@@ -35,7 +35,12 @@ def _turns(history: list[tuple[str, str]]) -> list[Turn]:
         ("Is there a plan to rebuild?", [("What happened in Coeur d'Alene, Idaho?", "A bridge fell [1].")],
          "Is there a plan to rebuild? Coeur Idaho"),
         ("Were there any deaths?", [("What happened in Coeur d'Alene, Idaho?", "A bridge fell [1].")],
-         "Were there any deaths? Coeur Idaho"),
+         "Were there any deaths? happened Coeur d'Alene Idaho"),
+        # one content word and no name: elliptical, searched with the previous question's words
+        ("On which beach?", [("How many whales washed up on the Isle of Lewis?", "55 whales [1].")],
+         "On which beach? many whales washed up Isle Lewis"),
+        ("Where is Rafah?", [("How many whales washed up on the Isle of Lewis?", "55 whales [1].")],
+         "Where is Rafah?"),
         ("Who was there?", [("What happened in Coeur d'Alene, Idaho?", "A bridge fell [1].")],
          "Who was Coeur d'Alene? Idaho"),
         # a definite description pointing back carries the names the previous answer gave

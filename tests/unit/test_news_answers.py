@@ -201,6 +201,10 @@ def test_a_close_runner_up_is_cited_too_a_distant_one_is_not(index: FaissIndex) 
         ("How far is the Quad from the Yard?", ["The other three are half a mile northwest of the Yard."],
          "Half a mile."),
         ("How long did the debate last?", ["The debate lasted four hours."], "Four hours."),
+        # the day of a date is no count (it led "12." for a stadium's capacity)
+        ("How many people does that stadium hold?", ["The game is on February 12, 2023, at the stadium."], ""),
+        ("How many seats does it have?", ["Opened on 12 February 2006, it holds 63,400 people."], "63,400."),
+        ("How many whales died?", ["On May 3, 55 whales died."], "55."),
     ],
 )
 def test_lead_span(question: str, texts: list[str], lead: str) -> None:

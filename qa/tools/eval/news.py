@@ -16,7 +16,8 @@ held-out fold go through the real pipeline (``Pipeline.ask``) with those weights
   questions; abstained on off-topic questions (another article's questions);
 * in the library (every article in one index): the same, and whether the first citation comes from
   the question's own article;
-* conversations: follow-up turns asked with the history and without it;
+* conversations: follow-up turns asked with the history and without it; a turn marked unanswerable
+  should abstain;
 * leads: the share of answered answerable questions whose answer opens with a short span ("$50
   billion."), and the share of those spans that hold a gold answer (or are held by one).
 
@@ -342,6 +343,7 @@ def _conversations(
     with_history: list[bool] = []
     without: list[bool] = []
     first_turns: list[bool] = []
+    unanswered: list[bool] = []
     for conv in convs:
         idx = [by_id[d] for d in conv.doc_ids if d in by_id]
         if not idx:
@@ -354,7 +356,9 @@ def _conversations(
             answer = pipe.ask(q.text, history, llm="extractive")
             ok = not answer.abstained and bool(answer.citations) and metrics.contains_answer(
                 " ".join(c.text for c in answer.citations[:MAX_CITED_SENTENCES]), q.answers)
-            if t == 0:
+            if not q.answerable:  # a follow-up the articles do not answer: it should abstain
+                (unanswered if t else first_turns).append(answer.abstained)
+            elif t == 0:
                 first_turns.append(ok)
             else:
                 with_history.append(ok)
@@ -368,7 +372,8 @@ def _conversations(
 
     return {"conversations": len(convs), "first_turns": len(first_turns), "first_turn_hit": mean(first_turns),
             "follow_ups": len(with_history), "follow_up_hit_with_history": mean(with_history),
-            "follow_up_hit_without_history": mean(without)}
+            "follow_up_hit_without_history": mean(without), "unanswerable_follow_ups": len(unanswered),
+            "unanswerable_follow_ups_abstained": mean(unanswered)}
 
 
 def report(result: dict[str, Any]) -> str:
@@ -397,7 +402,8 @@ def report(result: dict[str, Any]) -> str:
     if conv:
         lines += ["", f"conversations: {conv['conversations']}; first turns hit {fmt(conv['first_turn_hit'])}; "
                       f"follow-ups ({conv['follow_ups']}) hit with history {fmt(conv['follow_up_hit_with_history'])}, "
-                      f"without {fmt(conv['follow_up_hit_without_history'])}"]
+                      f"without {fmt(conv['follow_up_hit_without_history'])}; unanswerable follow-ups "
+                      f"({conv['unanswerable_follow_ups']}) abstained {fmt(conv['unanswerable_follow_ups_abstained'])}"]
     return "\n".join(lines)
 
 
