@@ -362,29 +362,31 @@ def build_app(
         lib.doc_filter.change(lambda selected: show_filter(pipeline.documents, selected), inputs=[lib.doc_filter],
                           outputs=[filter_row, filter_chip], **private)
         search_all.click(lambda: gr.update(value=[]), outputs=[lib.doc_filter], **private)
-        lib.doc_summary.change(lambda: show_examples(list(pipeline.documents)), outputs=examples, **private)
         demo.load(convs.start, inputs=[browser], outputs=[browser, *shown, conv_list], **private).then(**scroll)
         chatbot.select(
             h.show_message_sources, inputs=[turns], outputs=[sources, status], api_visibility="private"
         ).then(**scroll)
         panel = [lib.upload_status, lib.doc_filter, lib.doc_summary, pending, lib.confirm_row, lib.confirm_msg]
         index_io: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "index", "show_progress": "full"}
+        examples_io: dict[str, Any] = {"fn": lambda *shown: show_examples(list(pipeline.documents), *shown),
+                                       "inputs": examples, "outputs": examples, **private}  # follow the library
         lib.upload.upload(h.upload, inputs=[lib.upload, lib.doc_filter], outputs=panel, api_name="upload",
                           **index_io).then(
             lambda: None, outputs=[lib.upload], queue=False, api_visibility="private"
-        )
+        ).then(**examples_io)
         link_io: dict[str, Any] = {"inputs": [lib.link, lib.doc_filter], "outputs": panel, **index_io}
         lib.add_link.click(h.add_link, api_name="add_link", **link_io).then(
             lambda: "", outputs=[lib.link], queue=False, api_visibility="private"
-        )
-        lib.link.submit(h.add_link, api_visibility="private", **link_io)
+        ).then(**examples_io)
+        lib.link.submit(h.add_link, api_visibility="private", **link_io).then(**examples_io)
         lib.replace.click(h.docs.confirm, inputs=[pending, lib.doc_filter], outputs=panel, api_visibility="private",
-                      **index_io)
+                          **index_io).then(**examples_io)
         lib.keep.click(h.docs.cancel, inputs=[pending, lib.doc_filter], outputs=panel, api_visibility="private",
                        queue=False)
-        lib.remove.click(h.docs.remove, inputs=[lib.doc_filter], outputs=panel, api_name="remove", **index_io)
+        lib.remove.click(h.docs.remove, inputs=[lib.doc_filter], outputs=panel, api_name="remove",
+                         **index_io).then(**examples_io)
         demo.load(h.refresh_documents, inputs=[lib.doc_filter], outputs=[lib.doc_filter, lib.doc_summary],
-                  api_visibility="private")
+                  api_visibility="private").then(**examples_io)  # another session may have changed it
         gr.api(  # type: ignore[attr-defined]
             _ask_endpoint(h), api_name="ask", concurrency_limit=concurrency_limit, concurrency_id="answer"
         )

@@ -313,6 +313,9 @@ def example_slots(doc_ids: Collection[str]) -> list[str]:
     return questions + [""] * (EXAMPLE_SLOTS - len(questions))
 
 
-def show_examples(doc_ids: Collection[str]) -> list[Any]:
-    """Updates for the example buttons once the library changed (an upload, a link, a removal)."""
-    return [gr.update(value=q or "?", visible=bool(q)) for q in example_slots(doc_ids)]
+def show_examples(doc_ids: Collection[str], *shown: str) -> list[Any]:
+    """Updates for the example buttons once the library may have changed (an upload, a link, a removal, a
+    page opened after another session changed it). A button that already shows its example (``shown``: the
+    labels now, "?" on a hidden one) is left alone: an update re-renders it even when nothing changes."""
+    return [gr.skip() if (q or "?") == now else gr.update(value=q or "?", visible=bool(q))
+            for q, now in zip(example_slots(doc_ids), shown, strict=True)]
