@@ -30,7 +30,7 @@ from .assets import SCROLL_TO_FIRST_CITATION
 from .backend import INFO, picker_update
 from .chats import ConversationHandlers, ask_again, chat_messages, hint_due, show_filter, stopped
 from .conversations import ChatTurn, ConversationStore
-from .documents import DocumentHandlers, DocumentPanel, Panel, example_slots, show_examples
+from .documents import HIDDEN_EXAMPLE, DocumentHandlers, DocumentPanel, Panel, example_slots, show_examples
 from .names import names_of
 from .slots import RESERVED, ModelSlots
 
@@ -306,7 +306,8 @@ def build_app(
                     search_all = gr.Button("Search all", size="sm", elem_id="qa-search-all", scale=0, min_width=90)
                 with gr.Row(elem_classes="qa-examples"):
                     examples = [
-                        gr.Button(q or "?", size="sm", variant="secondary", elem_classes="qa-example", visible=bool(q))
+                        gr.Button(q or HIDDEN_EXAMPLE, size="sm", variant="secondary", elem_classes="qa-example",
+                                  visible=bool(q))
                         for q in example_slots(list(pipeline.documents))
                     ]
                     again = gr.Button("Ask again", size="sm", elem_id="qa-again")

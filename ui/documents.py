@@ -298,8 +298,9 @@ def example_questions(doc_ids: Collection[str]) -> tuple[str, ...]:
     return ("What is this article about?" if len(doc_ids) == 1 else "What are these articles about?", "What happened?")
 
 
-#: Buttons kept under the chat for the examples; those without a question are hidden.
+#: Buttons kept under the chat for the examples; those without a question are hidden, with this label.
 EXAMPLE_SLOTS = 3
+HIDDEN_EXAMPLE = "?"
 
 
 def example_slots(doc_ids: Collection[str]) -> list[str]:
@@ -316,6 +317,7 @@ def example_slots(doc_ids: Collection[str]) -> list[str]:
 def show_examples(doc_ids: Collection[str], *shown: str) -> list[Any]:
     """Updates for the example buttons once the library may have changed (an upload, a link, a removal, a
     page opened after another session changed it). A button that already shows its example (``shown``: the
-    labels now, "?" on a hidden one) is left alone: an update re-renders it even when nothing changes."""
-    return [gr.skip() if (q or "?") == now else gr.update(value=q or "?", visible=bool(q))
+    labels now, ``HIDDEN_EXAMPLE`` on a hidden one) is left alone: an update re-renders it even when nothing
+    changes."""
+    return [gr.skip() if (q or HIDDEN_EXAMPLE) == now else gr.update(value=q or HIDDEN_EXAMPLE, visible=bool(q))
             for q, now in zip(example_slots(doc_ids), shown, strict=True)]

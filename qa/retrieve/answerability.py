@@ -75,14 +75,15 @@ def probe(
             late_low = float(np.quantile(best, 0.2))
             late_min_own = float((qt.vectors[important] @ own.T).max(axis=1).min())
     numbers = [m.group(0).strip(".,") for m in _NUMBER.finditer(query)]
-    dated = published_date(index.documents[index.sentences[row].doc_id].published)
+    doc_id = index.sentences[row].doc_id
+    dated = published_date(index.documents[doc_id].published)
     known = f"{lowered} {dated.year}" if dated else lowered  # "in June 2022" of an article dated 2022
     number_missing = float(any(n not in known for n in numbers))
     names = [m.group(0).lower() for m in _NAME.finditer(query)]
     name_missing = sum(n not in lowered for n in names) / len(names) if names else 0.0
     asks = bool(asked_types(query))
     top_offers = float(offers(query, [index.sentences[row].text])[0]) if asks else 1.0
-    rows = index.rows_of(index.sentences[row].doc_id)
+    rows = index.rows_of(doc_id)
     focus_unknown = unknown_focus(query, index.lexical, qt if both is not None else None, both, rows)
     return np.array(
         [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown],

@@ -68,9 +68,14 @@ def _words(text: str) -> list[str]:
     return [re.sub(r"[\u2019']s$", "", w).strip(".'\u2019-") for w in _WORD.findall(text)]
 
 
+def _is_content(word: str) -> bool:
+    """A word that says what is asked about: neither a stop word nor one pointing back ("he", "there")."""
+    return word.lower() not in _STOP and word.lower() not in _ANAPHORA
+
+
 def _is_follow_up(question: str) -> bool:
     words = [w.lower() for w in _words(question)]
-    content = [w for w in words if w not in _STOP and w not in _ANAPHORA]
+    content = [w for w in words if _is_content(w)]
     elliptical = len(content) <= _ELLIPTICAL and not _name_runs(question)  # "On which beach?", not "Where is Rafah?"
     return bool(_FOLLOW_UP_START.match(question)) or any(w in _ANAPHORA for w in words) or elliptical
 
@@ -196,9 +201,8 @@ def _topic(turns: Sequence[tuple[str, str]], previous: str | None, question: str
     and, for a definite description ("that man", "the company"), the names the latest answer gave."""
     latest_q, latest_a = turns[-1]
     seen = {w.lower() for w in _words(question)}
-    if sum(w not in _STOP and w not in _ANAPHORA for w in seen) <= _ELLIPTICAL:  # "Why?", "On which beach?": all
-        return [w for w in _words(previous or latest_q) if w.lower() not in _STOP and w.lower() not in _ANAPHORA
-                and w.lower() not in seen]
+    if sum(map(_is_content, seen)) <= _ELLIPTICAL:  # "Why?", "On which beach?": the topic is all of it
+        return [w for w in _words(previous or latest_q) if _is_content(w) and w.lower() not in seen]
     names = _runs_text(_name_runs(latest_q))[:3]
     if _POINTS_BACK.search(question) or any(w in _PERSONAL for w in seen):
         names += _new_names(latest_a, latest_q)[:2]
