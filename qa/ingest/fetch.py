@@ -228,8 +228,8 @@ def _answer(
                 break
             chunks.append(chunk)
             size += len(chunk)
-            if size > policy.max_bytes:
-                raise FileTooLargeError(url, size, policy.max_bytes, at_least=True)
+            if size > policy.max_bytes:  # the limit crossed, not the bytes read so far (chunks vary in size)
+                raise FileTooLargeError(url, policy.max_bytes, policy.max_bytes, at_least=True)
         return response.status, response.headers, b"".join(chunks)
     except (OSError, http.client.HTTPException) as exc:
         if time.monotonic() >= deadline or isinstance(exc, TimeoutError):

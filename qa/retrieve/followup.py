@@ -135,6 +135,26 @@ _POINTS_BACK = re.compile(r"\b(?:that|this|these|those|the same)\s+[a-z]+|\bthe 
                           re.IGNORECASE)
 
 
+#: Descriptions pointing back at a person, or at a place: they take only a person's, or a place's, name.
+_POINTS_AT_PERSON = re.compile(r"\b(?:that|this|the|the same)\s+(?:man|woman|person|president|official|buyer|seller"
+                               r"|leader|minister|suspect|victim|owner|winner|player|singer|actor)\b", re.IGNORECASE)
+_POINTS_AT_PLACE = re.compile(r"\b(?:that|this|the|the same)\s+(?:city|country|state|town|village|region|island"
+                              r"|nation|place)\b", re.IGNORECASE)
+
+
+def _people(answer: str, question: str) -> list[str]:
+    """The people an answer names that its question did not: titled ones ("Speaker Mohamed Nasheed"), then
+    names of two or more words.
+
+    >>> _people("It landed in Maldives after former President Mohamed Nasheed intervened.", "Who helped?")
+    ['Mohamed Nasheed']
+    """
+    asked = question.lower()
+    titled = [m.group(1) for m in _TITLED.finditer(answer) if m.group(1).lower() not in asked]
+    runs = [n for n in _new_names(answer, question) if len(n.split()) >= 2]
+    return list(dict.fromkeys([*titled, *runs]))
+
+
 def _runs_text(runs: Sequence[list[str]]) -> list[str]:
     return [" ".join(r) for r in runs]
 
@@ -146,7 +166,13 @@ def _new_names(answer: str, question: str) -> list[str]:
 
 
 def _place(text: str) -> str | None:
-    """A capitalised run right after "in", "at", "to"…: "in Coeur d'Alene, Idaho" → "Coeur d'Alene"."""
+    """A capitalised run right after "in", "at", "to"…: "in Coeur d'Alene, Idaho" → "Coeur d'Alene".
+
+    A month, a weekday or a title is no place: "flee to in July 2022" names none.
+
+    >>> _place("Where did he flee in July 2022, and to Maldives?"), _place("It fell in Coeur d'Alene, Idaho.")
+    ('Maldives', "Coeur d'Alene")
+    """
     tokens = strip_markers(text).split()
     for k, token in enumerate(tokens[:-1]):
         if token.lower() in _PLACE_BEFORE:
@@ -154,10 +180,10 @@ def _place(text: str) -> str | None:
             for word in tokens[k + 1 :]:
                 w = word.strip("\u201c\u201d\"'()[],;:!?.")
                 particle = re.match(r"[a-z]{1,3}['\u2019][A-Z]", w)  # d'Alene, l'Aquila
-                if not (w[:1].isupper() or particle) or w.lower() in _STOP:
+                if not (w[:1].isupper() or particle) or w.lower() in _STOP or w.lower() in _NOT_NAMES:
                     break
                 run.append(w)
-                if word[-1:] in ",;:.":
+                if word[-1:] in ",;:" or (word.endswith(".") and word.count(".") < 2):  # "O.B. Curtis" goes on
                     break
             if run:
                 return " ".join(run)
@@ -204,8 +230,11 @@ def _topic(turns: Sequence[tuple[str, str]], previous: str | None, question: str
     if sum(map(_is_content, seen)) <= _ELLIPTICAL:  # "Why?", "On which beach?": the topic is all of it
         return [w for w in _words(previous or latest_q) if _is_content(w) and w.lower() not in seen]
     names = _runs_text(_name_runs(latest_q))[:3]
-    if _POINTS_BACK.search(question) or any(w in _PERSONAL for w in seen):
-        names += _new_names(latest_a, latest_q)[:2]
+    person = _POINTS_AT_PERSON.search(question) or any(w in _PERSONAL for w in seen)
+    if person or _POINTS_AT_PLACE.search(question) or _POINTS_BACK.search(question):
+        place = _place(latest_a) if _POINTS_AT_PLACE.search(question) else None
+        kind = _people(latest_a, latest_q) if person else [place] if place else []
+        names += (kind or _new_names(latest_a, latest_q))[:2]  # "that man": Mohamed Nasheed, not the Maldives
     out: list[str] = []
     for name in names:
         if not all(w.lower() in seen for w in _words(name)):

@@ -47,6 +47,17 @@ def _turns(history: list[tuple[str, str]]) -> list[Turn]:
         ("Who was killed in that strike?",
          [("Where did the strike hit?", "\u201cA strike hit a house in Sherpur, Kabul,\u201d Zabiullah Mujahid said.")],
          "Who was killed in that strike? Sherpur Kabul"),
+        # a description of a person takes the person the answer named, not the answer's places
+        ("What position does that man hold now?",
+         [("Who let the plane land there?", "It landed in Maldives once former President Mohamed Nasheed intervened.")],
+         "What position does that man hold now? Mohamed Nasheed"),
+        # a description of a place takes the place the answer named
+        ("Who is the city's mayor?",
+         [("Which pumps failed?", "Governor Tate Reeves said the pumps in Jackson failed.")],
+         "Who is the city's mayor? Jackson"),
+        # a month is no place: "there" is the place named after it
+        ("Who let his plane land there?", [("Where did Rajapaksa flee to in July, to Maldives?", "To Maldives [1].")],
+         "Who let his plane land Maldives? Rajapaksa"),
         ("And what are they willing to do?", [("What did Hamas welcome?", "The resolution [1].")],
          "And what are Hamas willing to do?"),
         ("Why?", [("Who cancelled the trip to Washington?", "He did [1].")], "Why? cancelled trip Washington"),
