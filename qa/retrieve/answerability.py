@@ -39,8 +39,10 @@ PROBE_FEATURES: tuple[str, ...] = (
     "asks_type",  # the question asks for a number, a date, a name…
     "top_offers",  # the top sentence offers it (1 when nothing is asked)
     "focus_unknown",  # share of the asking clause's IDF mass in terms the corpus has never seen (``unknown_focus``)
+    "year_unknown",  # the question names a year its article never mentions and is not dated (``unknown_year``)
 )
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
+_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z][\w’'-]*")
 #: Question tokens whose weight is at least this quantile count as important for the minimum.
 IMPORTANT_QUANTILE = 0.5
@@ -85,10 +87,31 @@ def probe(
     top_offers = float(offers(query, [index.sentences[row].text])[0]) if asks else 1.0
     rows = index.rows_of(doc_id)
     focus_unknown = unknown_focus(query, index.lexical, qt if both is not None else None, both, rows)
+    year_unknown = unknown_year(query, index.lexical, rows, dated.year if dated else None)
     return np.array(
-        [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown],
+        [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown,
+         year_unknown],
         dtype=np.float64,
     )
+
+
+def unknown_year(query: str, lexical: LexicalIndex, rows: Sequence[int], dated: int | None = None) -> float:
+    """1 when the question names a year that the article (``rows``) never mentions and is not dated
+    (``dated``): "How many died in the June 2019 quake?" of a 2022 article that speaks of 2015 only.
+    Unlike ``number_missing``, which looks at the best passage, this looks at the whole article, so it
+    stays 0 for a question whose date is written elsewhere in the article than its answer.
+
+    >>> from qa.index.lexical import LexicalIndex
+    >>> lexical = LexicalIndex(["A quake struck in 2015.", "More than 300 people died."])
+    >>> [unknown_year(q, lexical, [0, 1], 2022) for q in ("Who died in 2019?", "Who died in 2015?", "In 2022?")]
+    [1.0, 0.0, 0.0]
+    """
+    years = {y for y in _YEAR.findall(query) if dated is None or int(y) != dated}
+    if not years:
+        return 0.0
+    stems = {y: words_of(y)[0].stem for y in years}
+    held = held_terms(lexical, sorted(set(stems.values())), rows)
+    return float(any(stems[y] not in held for y in years))
 
 
 def unknown_focus(
