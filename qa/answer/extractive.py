@@ -62,7 +62,9 @@ def choose(sources: Sequence[Hit]) -> list[int]:
     chosen = cited_together(sources, retrieved[0])
     if len(retrieved) > 1:
         top, second = sources[retrieved[0]], sources[retrieved[1]]
-        extra = [i for i in cited_together(sources, retrieved[1]) if i not in chosen]
+        said = {sources[i].sentence.text for i in chosen}  # a page may repeat a caption or a pull quote
+        extra = [i for i in cited_together(sources, retrieved[1])
+                 if i not in chosen and sources[i].sentence.text not in said]
         if second.score >= top.score - CLOSE_MARGIN and _fits([*chosen, *extra], sources):
             chosen = chosen + extra
     return chosen if _fits(chosen, sources) else [retrieved[0]]

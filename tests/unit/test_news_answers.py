@@ -3,6 +3,8 @@ the extractive answer's form, and the evidence that a passage answers at all."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from helpers.fakes import HashEmbedder, TokenHashEmbedder
@@ -163,6 +165,13 @@ def test_a_close_runner_up_is_cited_too_a_distant_one_is_not(index: FaissIndex) 
     close = sources("q", _hits(index, ["Hurricane Ian", "More than 2.5"], [5.0, 4.5]), index)
     far = sources("q", _hits(index, ["Hurricane Ian", "More than 2.5"], [5.0, 2.0]), index)
     assert choose(close) == [0, 1] and choose(far) == [0]
+
+
+def test_a_runner_up_that_repeats_the_answer_word_for_word_is_not_cited_again(index: FaissIndex) -> None:
+    """News pages repeat a caption or a pull quote: the same words are quoted once."""
+    found = sources("q", _hits(index, ["Hurricane Ian", "More than 2.5"], [5.0, 4.5]), index)
+    twice = [found[0], replace(found[1], sentence=replace(found[1].sentence, text=found[0].sentence.text))]
+    assert choose(twice) == [0]
 
 
 @pytest.mark.parametrize(
