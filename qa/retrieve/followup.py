@@ -149,10 +149,14 @@ def _people(answer: str, question: str) -> list[str]:
     >>> _people("It landed in Maldives after former President Mohamed Nasheed intervened.", "Who helped?")
     ['Mohamed Nasheed']
     """
-    asked = question.lower()
-    titled = [m.group(1) for m in _TITLED.finditer(answer) if m.group(1).lower() not in asked]
     runs = [n for n in _new_names(answer, question) if len(n.split()) >= 2]
-    return list(dict.fromkeys([*titled, *runs]))
+    return list(dict.fromkeys([*_titled(answer, question), *runs]))
+
+
+def _titled(answer: str, question: str) -> list[str]:
+    """The names an answer gives after a title ("Defense Minister Yoav Gallant"), not already in the question."""
+    asked = question.lower()
+    return list(dict.fromkeys(m.group(1) for m in _TITLED.finditer(answer) if m.group(1).lower() not in asked))
 
 
 def _runs_text(runs: Sequence[list[str]]) -> list[str]:
@@ -204,9 +208,7 @@ def _referent(pronoun: str, turns: Sequence[tuple[str, str]]) -> str | None:
                 return place
             continue
         if pronoun in _PERSONAL:  # only an unambiguous person: one titled or two-word name the answer gave
-            asked = question.lower()
-            titled = list(dict.fromkeys(m.group(1) for m in _TITLED.finditer(answer)
-                                        if m.group(1).lower() not in asked))
+            titled = _titled(answer, question)
             if len(titled) == 1:
                 return " ".join(titled[0].split()[-2:])
             for names in (_new_names(answer, question), _runs_text(_name_runs(question))):
@@ -231,8 +233,9 @@ def _topic(turns: Sequence[tuple[str, str]], previous: str | None, question: str
         return [w for w in _words(previous or latest_q) if _is_content(w) and w.lower() not in seen]
     names = _runs_text(_name_runs(latest_q))[:3]
     person = _POINTS_AT_PERSON.search(question) or any(w in _PERSONAL for w in seen)
-    if person or _POINTS_AT_PLACE.search(question) or _POINTS_BACK.search(question):
-        place = _place(latest_a) if _POINTS_AT_PLACE.search(question) else None
+    at_place = _POINTS_AT_PLACE.search(question)
+    if person or at_place or _POINTS_BACK.search(question):
+        place = _place(latest_a) if at_place else None
         kind = _people(latest_a, latest_q) if person else [place] if place else []
         names += (kind or _new_names(latest_a, latest_q))[:2]  # "that man": Mohamed Nasheed, not the Maldives
     out: list[str] = []

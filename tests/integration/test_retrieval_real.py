@@ -220,12 +220,21 @@ def test_a_year_the_article_is_dated_is_not_a_missing_number(
     """News is written in days ("on Monday"), quizzes in dates ("in March 2024"): the article's own year is
     known to it, any other number the passage lacks is still missing."""
     doc = Document(doc_id="flood-plan.txt", text=FLOOD_PLAN, published=published)
-    pipe = Pipeline.from_documents([doc], embedder=seed_pipeline.embedder, generator=ExtractiveGenerator(),
+    assert _top_probe(seed_pipeline, doc, question, "number_missing") == missing
+
+
+def _dated_pipeline(seed_pipeline: Pipeline, doc: Document) -> Pipeline:
+    return Pipeline.from_documents([doc], embedder=seed_pipeline.embedder, generator=ExtractiveGenerator(),
                                    settings=isolated_settings())
+
+
+def _top_probe(seed_pipeline: Pipeline, doc: Document, question: str, feature: str) -> float:
+    """One ``PROBE_FEATURES`` value of the top-ranked candidate, with ``doc`` as the only article."""
+    pipe = _dated_pipeline(seed_pipeline, doc)
     retriever = Retriever(pipe.index, pipe.embedder)
     cand = retriever.candidates(question, 10)
     top = int(retriever.rank(cand, question).order[0])
-    assert float(retriever.probe(question, cand)(top)[PROBE_FEATURES.index("number_missing")]) == missing
+    return float(retriever.probe(question, cand)(top)[PROBE_FEATURES.index(feature)])
 
 
 QUAKE = (
@@ -252,19 +261,12 @@ def test_a_year_the_article_never_mentions_is_unknown(
     """"…in June 2019?" of a 2022 article that speaks of 2015: the article is not about that year, however
     well its sentences match. A year the article mentions anywhere, or is dated, is known."""
     doc = Document(doc_id="quake.txt", text=QUAKE, published=published)
-    pipe = Pipeline.from_documents([doc], embedder=seed_pipeline.embedder, generator=ExtractiveGenerator(),
-                                   settings=isolated_settings())
-    retriever = Retriever(pipe.index, pipe.embedder)
-    cand = retriever.candidates(question, 10)
-    top = int(retriever.rank(cand, question).order[0])
-    assert float(retriever.probe(question, cand)(top)[PROBE_FEATURES.index("year_unknown")]) == unknown
+    assert _top_probe(seed_pipeline, doc, question, "year_unknown") == unknown
 
 
 def test_a_question_about_a_year_the_article_never_mentions_is_not_answered(seed_pipeline: Pipeline) -> None:
     """The hands-on case: "…in June 2019?" of a 2022 quake story was answered with its 2015 sentence."""
-    doc = Document(doc_id="quake.txt", text=QUAKE, published="2022-06-22")
-    pipe = Pipeline.from_documents([doc], embedder=seed_pipeline.embedder, generator=ExtractiveGenerator(),
-                                   settings=isolated_settings())
+    pipe = _dated_pipeline(seed_pipeline, Document(doc_id="quake.txt", text=QUAKE, published="2022-06-22"))
     assert pipe.ask("How many people died in the Afghanistan earthquake in June 2019?", llm="extractive").abstained
     answered = pipe.ask("How many people died in the Afghanistan earthquake in June 2022?", llm="extractive")
     assert not answered.abstained and "1,000" in answered.citations[0].text
