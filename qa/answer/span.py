@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from qa.retrieve.features import focus
+from qa.retrieve.slots import Slot, asked_slot
 
 _NUM = r"\d[\d,]*(?:\.\d+)?"
 _SCALE = r"(?:\s?(?:hundred|thousand|million|billion|trillion|bn|m)\b)?"
@@ -35,9 +36,9 @@ _ITEMS: dict[str, re.Pattern[str]] = {
         re.I,
     ),
     "number": re.compile(
-        rf"(?<![-–])\b(?!(?:1[5-9]|20)\d\d\b(?!\s?(?:hundred|thousand|million|billion)))"
+        rf"(?<![-–$€£¥])\b(?!(?:1[5-9]|20)\d\d\b(?!\s?(?:hundred|thousand|million|billion)))"
         rf"{_NUM}(?![\d,.]*\d){_SCALE}(?:\s(?:million|billion))?(?![\d,.]*\s?(?:%|percent)|[-–]\d|[^\W\d_])"
-        rf"|\b{_NUMBER_WORD}(?:(?:\s|-)(?:and\s)?{_NUMBER_WORD})*\b",
+        rf"|(?<!\d\s)\b{_NUMBER_WORD}(?:(?:\s|-)(?:and\s)?{_NUMBER_WORD})*\b",
         re.I,
     ),
     "time": re.compile(
@@ -102,13 +103,21 @@ def lead_span(question: str, texts: Sequence[str]) -> str:
     'Three.'
     >>> lead_span("Who stayed?", ["Gallant stayed."])
     ''
+    >>> lead_span("How many employees does it have?", ["Ford invested $1 billion in it."])  # an amount is no count
+    ''
+    >>> lead_span("How many people live near it?", ["Just 21 miles away, another volcano erupted."])  # a measure
+    ''
+    >>> lead_span("In what year did Ford invest?", ["On Wednesday it ended what it began in 2017."])  # the year asked
+    '2017.'
     """
     if not texts:
         return ""
     text, asked = texts[0], question.lower()
+    slot = asked_slot(question)
     for kind in lead_kinds(question):
         spans = [m.span() for m in _ITEMS[kind].finditer(text)
-                 if _counts(text, m) and _new(m.group(0), asked) and not (kind == "number" and _is_day(text, m))]
+                 if _counts(text, m) and _new(m.group(0), asked) and not (kind == "number" and _is_day(text, m))
+                 and _fits(kind, slot, text, m)]
         if len(spans) == 1:
             span = _widen(text, *spans[0])
             span = span[:1].upper() + span[1:].rstrip(",;:")
@@ -116,6 +125,32 @@ def lead_span(question: str, texts: Sequence[str]) -> str:
         if spans:
             return ""
     return ""
+
+
+_UNIT_AFTER = re.compile(
+    r"^\s?-?(miles?|kilomet(?:er|re)s?|km|met(?:er|re)s?|feet|foot|ft|inch(?:es)?|yards?|acres?|hectares?|pounds?"
+    r"|kilograms?|kg|tons?|tonnes?|years?|months?|weeks?|days?|hours?|minutes?|seconds?|degrees?|mph)\b",
+    re.I,
+)
+_HAS_YEAR = re.compile(r"\b(?:1\d|20)\d\d")
+
+
+def _fits(kind: str, slot: Slot | None, text: str, m: re.Match[str]) -> bool:
+    """The item suits the asked slot: a count is no measure of another unit, "what year" wants a year."""
+    if slot is None:
+        return True
+    if kind == "number" and slot.kind == "count":
+        return not _measures(text, m, slot.unit)
+    if kind == "time" and slot.kind == "year":
+        return _HAS_YEAR.search(m.group(0)) is not None
+    return True
+
+
+def _measures(text: str, m: re.Match[str], counted: str) -> bool:
+    """A number with a unit that is not the counted noun measures, it does not count: "21 miles away" is no
+    answer to "How many people live near it?" (``counted`` is the asked noun's stem)."""
+    unit = _UNIT_AFTER.match(text[m.end() :])
+    return unit is not None and not unit.group(1).lower().startswith(counted[:4])
 
 
 def _counts(text: str, m: re.Match[str]) -> bool:

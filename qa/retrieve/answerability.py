@@ -6,7 +6,8 @@ neighbours: an important word of the clause that asks (not of the context a news
 which may come from anywhere in the article) with no close token there (late interaction, minimum instead
 of mean), a number or a name the question states that the passage does not contain, an asked answer type
 (a number, a date, a name) that the passage does not offer, and asking-clause words the corpus has never
-seen. These are computed for the top candidate only, after ranking.
+seen, and a top sentence that does not fill the asked slot (a count of the asked noun, a year, a person's
+name: ``slots``). These are computed for the top candidate only, after ranking.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 
 from qa.index import SentenceIndex
 from qa.index.terms import QUESTION_WORDS, stopwords, words_of
-from qa.retrieve.features import asked_types, focus, offers
+from qa.retrieve.features import FEATURES, asked_types, focus, offers
+from qa.retrieve.slots import slot_filled
 from qa.types import published_date
 
 if TYPE_CHECKING:
@@ -40,6 +42,9 @@ PROBE_FEATURES: tuple[str, ...] = (
     "top_offers",  # the top sentence offers it (1 when nothing is asked)
     "focus_unknown",  # share of the asking clause's IDF mass in terms the corpus has never seen (``unknown_focus``)
     "year_unknown",  # the question names a year its article never mentions and is not dated (``unknown_year``)
+    "slot_filled",  # the top sentence fills the asked slot: a count of the asked noun, a year, a name (``slots``)
+    "focus_own",  # the top sentence's IDF coverage of the asking clause (not of the context a quiz opens with)
+    "focus_lacks",  # how many of the asking clause's content words the top sentence lacks (stems)
 )
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
@@ -85,14 +90,30 @@ def probe(
     name_missing = sum(n not in lowered for n in names) / len(names) if names else 0.0
     asks = bool(asked_types(query))
     top_offers = float(offers(query, [index.sentences[row].text])[0]) if asks else 1.0
+    filled = slot_filled(query, index.sentences[row].text)
+    focus_own = float(cand.features[top, FEATURES.index("focus_coverage")])
     rows = index.rows_of(doc_id)
     focus_unknown = unknown_focus(query, index.lexical, qt if both is not None else None, both, rows)
     year_unknown = unknown_year(query, index.lexical, rows, dated.year if dated else None)
     return np.array(
         [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown,
-         year_unknown],
+         year_unknown, filled, focus_own, lacking(query, index.sentences[row].text)],
         dtype=np.float64,
     )
+
+
+def lacking(query: str, text: str) -> float:
+    """How many content words of the asking clause (stems, not question words) ``text`` lacks: the
+    sentence that answers "Who will sing the national anthem?" says "sing" and "anthem", the on-topic
+    one that does not ("Rihanna will perform at the halftime show") lacks both.
+
+    >>> lacking("Who will sing the anthem?", "Rihanna will perform at halftime."), lacking("Who signed?", "She signs.")
+    (2.0, 0.0)
+    """
+    clause = focus(query)
+    stop = stopwords() | QUESTION_WORDS
+    asked = {w.stem for w in words_of(clause) if w.word not in stop}
+    return float(len(asked - {w.stem for w in words_of(text)}))
 
 
 def unknown_year(query: str, lexical: LexicalIndex, rows: Sequence[int], dated: int | None = None) -> float:

@@ -283,7 +283,10 @@ def test_stored_tokens_survive_save_load_and_reuse(tmp_path: Path) -> None:
     fresh = [v for v, _ in embedder.encode_tokens([s.text for s in index.sentences])]
     for want, got in zip(fresh, index.tokens.get(range(len(index))), strict=True):
         assert want.shape == got.shape
-        assert np.array_equal((got @ want.T).argmax(axis=1), np.arange(len(want)))  # each token is still itself
+        nearest = (got @ want.T).argmax(axis=1)
+        # each token is still itself: its nearest fresh token is it, or the same word again ("the … the",
+        # where the tie between identical vectors goes either way with the BLAS build)
+        assert np.array_equal(want[nearest], want)
         assert np.mean(np.sum(want * got, axis=1)) > 0.9
     index.save(tmp_path / "ix")
     loaded = FaissIndex.load(tmp_path / "ix", expect_model=embedder.name)

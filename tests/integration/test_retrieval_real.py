@@ -270,3 +270,31 @@ def test_a_question_about_a_year_the_article_never_mentions_is_not_answered(seed
     assert pipe.ask("How many people died in the Afghanistan earthquake in June 2019?", llm="extractive").abstained
     answered = pipe.ask("How many people died in the Afghanistan earthquake in June 2022?", llm="extractive")
     assert not answered.abstained and "1,000" in answered.citations[0].text
+
+
+STARTUP = (
+    "The carmaker said on Wednesday it would stop funding the self-driving startup it invested $1 billion in "
+    "back in 2017. "
+    "The startup will shut down, and two carmakers will offer jobs to many of its 2,000 engineers. "
+    "The carmaker's chief executive said fully driverless cars were still years away."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "feature", "value"),
+    [
+        # the top sentence holds numbers, but none counts employees: the asked slot stays empty
+        ("How many employees did the self-driving startup have?", "slot_filled", 0.0),
+        ("How many engineers did the self-driving startup have?", "slot_filled", 1.0),
+        ("Why did the carmaker stop funding the startup?", "slot_filled", 1.0),  # no slot to check
+        # the asking clause's words the top sentence lacks: "founded", not the context's
+        ("The carmaker invested $1 billion in the startup. Who founded the startup?", "focus_lacks", 1.0),
+        ("When did the carmaker invest $1 billion in the startup?", "focus_lacks", 0.0),
+    ],
+)
+def test_the_top_sentence_is_checked_against_what_the_asking_clause_asks(
+    seed_pipeline: Pipeline, question: str, feature: str, value: float
+) -> None:
+    """An on-topic question the article does not answer matches its topic, not its slot or its words."""
+    doc = Document(doc_id="startup.txt", text=STARTUP, published="2022-10-26")
+    assert _top_probe(seed_pipeline, doc, question, feature) == value

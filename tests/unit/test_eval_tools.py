@@ -167,14 +167,25 @@ def test_each_source_weighs_the_same_in_the_abstention_fit(sources: list[str]) -
     assert all(t == pytest.approx(len(sources) / len(totals)) for t in totals.values())
 
 
-def test_the_abstention_threshold_counts_each_answerable_question_by_its_weight() -> None:
-    confidence = np.array([0.05, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90])
-    assert abstain_threshold(confidence) == pytest.approx(np.quantile(confidence, 0.025))
-    # the lowest question belongs to a small source: weighted up, the 2.5 % point is its confidence
-    weights = source_balance(["news"] + ["squad"] * 7)
-    assert abstain_threshold(confidence, weights) == 0.05
-    # weighted down, the lowest question holds less than 2.5 % of the weight: the next one sets it
-    assert abstain_threshold(confidence, np.array([0.01] + [1.0] * 7)) == 0.30
+@pytest.mark.parametrize(
+    ("confidence", "sources", "threshold"),
+    [
+        (np.linspace(0.0, 1.0, 101), None, 0.03),  # one source: its 3 % point
+        # the small source's lowest question sets it: that source must not lose more than 3 %
+        (np.array([0.05, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90]), ["news", "news"] + ["squad"] * 6, 0.0575),
+        # the other source's 3 % point is lower: it sets the threshold instead
+        (np.array([0.85, 0.90, 0.10, 0.30, 0.40, 0.50, 0.60, 0.70]), ["news", "news"] + ["squad"] * 6, 0.1300),
+    ],
+    ids=["one source", "small source lowest", "large source lowest"],
+)
+def test_the_abstention_threshold_holds_every_source_to_its_share(
+    confidence: np.ndarray, sources: list[str] | None, threshold: float
+) -> None:
+    assert abstain_threshold(confidence, sources) == pytest.approx(threshold)
+    held = [sources[i] if sources else "" for i in range(len(confidence))]
+    for s in set(held):  # no source loses more than 3 % of its answerable questions (interpolated point)
+        own = confidence[[h == s for h in held]]
+        assert abstain_threshold(confidence, sources) <= np.quantile(own, 0.03) + 1e-9
 
 
 def test_the_loaders_record_where_each_article_came_from(tmp_path: Path) -> None:

@@ -214,6 +214,11 @@ def test_a_runner_up_that_repeats_the_answer_word_for_word_is_not_cited_again(in
         ("How many people does that stadium hold?", ["The game is on February 12, 2023, at the stadium."], ""),
         ("How many seats does it have?", ["Opened on 12 February 2006, it holds 63,400 people."], "63,400."),
         ("How many whales died?", ["On May 3, 55 whales died."], "55."),
+        # the asked slot: an amount or a distance is no count of people; "what year" wants the year
+        ("How many employees does Argo AI have?", ["Ford invested $1 billion in Argo AI."], ""),
+        ("How many people live near the volcano?", ["Just 21 miles away, another volcano erupts."], ""),
+        ("How many miles away is the other volcano?", ["Just 21 miles away, another volcano erupts."], "21."),
+        ("In what year did Ford invest?", ["On Wednesday it ended what it began in 2017."], "2017."),
     ],
 )
 def test_lead_span(question: str, texts: list[str], lead: str) -> None:

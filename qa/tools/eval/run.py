@@ -46,7 +46,8 @@ def run_squad(
             "token_embeddings": token_note,
             "abstain_quantile": ABSTAIN_QUANTILE,
             "off_topic_weight": OFF_TOPIC_WEIGHT,
-            "abstain_sources": "each source file weighs the same in the abstention fit and its threshold",
+            "abstain_sources": "each source file weighs the same in the abstention fit; the threshold lets at most "
+                               "abstain_quantile of each source's answerable questions abstain",
             "ridge": RIDGE,
             "rerank_top": cfg.rerank_top,
             "rerank_next": cfg.rerank_next,
