@@ -35,6 +35,7 @@ _DOUBLE_OPEN = re.compile("\u201c\\s*\u201c")
 _DOUBLE_CLOSE = re.compile("\u201d\\s*\u201d")
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>$])")
+_LIST_NUMBER = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
 #: A web address in an article or a reply; what follows it (a full stop, a closing bracket) is not part of it.
 _URL = re.compile(r"\bhttps?://[^\s<>\"'`\\]+", re.IGNORECASE)
 _URL_TAIL = ".,;:!?'\")]}*_~"
@@ -52,7 +53,9 @@ def escape(text: str) -> str:
 
 
 def _escape_plain(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    """Markdown syntax shown literally; a line that opens with a number and a full stop ("2017. “The
+    company…”", an answer's lead) would otherwise start a numbered list."""
+    return _LIST_NUMBER.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)))
 
 
 def _link(url: str) -> str:

@@ -43,3 +43,18 @@ def test_markers_and_addresses_together() -> None:
     assert '<a class="qa-ref" href="#qa-cite-1">[1]</a>' in out
     assert "qa-cite-2" not in out and "qa-cite-3" not in out  # a bracket glued to a word is text
     assert "word\\[2\\]" in out and '<a href="https://example.com/r_1"' in out
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["2017. \u201cFord invested in Argo AI back in 2017.\u201d [1]", "15. \u201cOnly 15 were alive.\u201d [1]",
+     "More than 300. \u201cIt killed more than 300.\u201d [1]\n12. A second line."],
+)
+def test_a_lead_that_is_a_number_is_not_a_numbered_list(answer: str) -> None:
+    """"2017. \u201c…\u201d" opens with what Markdown reads as a list item: the chat showed "2017." outside the
+    answer's bubble, as a list number, with the quote indented after it."""
+    from markdown_it import MarkdownIt
+
+    shown = MarkdownIt().render(answer_markdown(answer))
+    assert "<ol" not in shown and "<li" not in shown
+    assert re.sub(r"<[^>]+>", "", shown).startswith(answer.split("\u201c")[0])
