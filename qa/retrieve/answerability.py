@@ -6,8 +6,9 @@ neighbours: an important word of the clause that asks (not of the context a news
 which may come from anywhere in the article) with no close token there (late interaction, minimum instead
 of mean), a number or a name the question states that the passage does not contain, an asked answer type
 (a number, a date, a name) that the passage does not offer, and asking-clause words the corpus has never
-seen, and a top sentence that does not fill the asked slot (a count of the asked noun, a year, a person's
-name: ``slots``). These are computed for the top candidate only, after ranking.
+seen; and the top sentence alone against the asking clause: whether it fills the asked slot (a count of
+the asked noun, a year, a person's name: ``slots``) and which of the clause's words it lacks. These are
+computed for the top candidate only, after ranking.
 """
 
 from __future__ import annotations
@@ -89,15 +90,16 @@ def probe(
     names = [m.group(0).lower() for m in _NAME.finditer(query)]
     name_missing = sum(n not in lowered for n in names) / len(names) if names else 0.0
     asks = bool(asked_types(query))
-    top_offers = float(offers(query, [index.sentences[row].text])[0]) if asks else 1.0
-    filled = slot_filled(query, index.sentences[row].text)
+    top_text = index.sentences[row].text
+    top_offers = float(offers(query, [top_text])[0]) if asks else 1.0
+    filled = slot_filled(query, top_text)
     focus_own = float(cand.features[top, FEATURES.index("focus_coverage")])
     rows = index.rows_of(doc_id)
     focus_unknown = unknown_focus(query, index.lexical, qt if both is not None else None, both, rows)
     year_unknown = unknown_year(query, index.lexical, rows, dated.year if dated else None)
     return np.array(
         [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown,
-         year_unknown, filled, focus_own, lacking(query, index.sentences[row].text)],
+         year_unknown, filled, focus_own, lacking(query, top_text)],
         dtype=np.float64,
     )
 

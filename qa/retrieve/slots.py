@@ -67,6 +67,8 @@ _ASKS_CLOCK = re.compile(r"\b(?:at )?what time\b", re.IGNORECASE)
 _ASKS_YEAR = re.compile(r"\b(?:in |between |by )?(?:what|which) years?\b", re.IGNORECASE)
 _ASKS_DATE = re.compile(r"\b(?:on )?(?:what|which) (?:date|day)\b", re.IGNORECASE)
 _ASKS_PERSON = re.compile(r"\bwho(?:m|se)?\b", re.IGNORECASE)
+#: "Who is Yoav Gallant?" asks what a named person is (a role, a description), not for a name.
+_ASKS_IDENTITY = re.compile(r"\b(?i:who (?:is|was|are|were))\s+(?i:the\s+)?[A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*)*\s*\??$")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
           r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _DATE = re.compile(
@@ -126,7 +128,7 @@ def asked_slot(question: str) -> Slot | None:
             return Slot("measure", measure=measure)
     for kind, ask in (("clock", _ASKS_CLOCK), ("year", _ASKS_YEAR), ("date", _ASKS_DATE), ("person", _ASKS_PERSON)):
         if ask.search(clause):
-            return Slot(kind)
+            return None if kind == "person" and _ASKS_IDENTITY.search(clause) else Slot(kind)
     return None
 
 

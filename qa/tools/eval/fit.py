@@ -128,7 +128,7 @@ def _fit_abstain(
     records: Sequence[Record], w: ScorerWeights, extras: Extras, cfg: RetrievalConfig, rerank: bool
 ) -> AbstainModel:
     """Logistic answerable-versus-not model (unanswerable and off-topic questions, the latter weighing
-    ``OFF_TOPIC_WEIGHT``); the threshold lets ``ABSTAIN_QUANTILE`` of the answerable ones abstain.
+    ``OFF_TOPIC_WEIGHT``).
 
     Each source file weighs the same in the fit (``source_balance``): otherwise SQuAD's adversarial
     unanswerable questions, eight times as many, decide what an unanswerable news question looks like.
@@ -147,8 +147,8 @@ def _fit_abstain(
         coef, bias = fit_logistic(ev, y, weights=sample)
         model = AbstainModel(tuple(float(v) for v in coef), bias, 0.0)
     confidence = np.array([model.confidence(e) for e in ev[y]])
-    return AbstainModel(model.weights, model.bias, abstain_threshold(confidence, [r.source for r in usable if
-                                                                                  r.kind == "answerable"]))
+    sources = [r.source for r, answerable in zip(usable, y, strict=True) if answerable]
+    return AbstainModel(model.weights, model.bias, abstain_threshold(confidence, sources))
 
 
 def source_balance(sources: Sequence[str]) -> NDArray[np.float64]:
