@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.index import SentenceIndex
-from qa.index.terms import QUESTION_WORDS, stopwords, words_of
+from qa.index.terms import QUESTION_WORDS, Word, stopwords, words_of
 from qa.retrieve.features import FEATURES, asked_types, focus, offers
 from qa.retrieve.slots import slot_filled
 from qa.types import published_date
@@ -112,10 +112,19 @@ def lacking(query: str, text: str) -> float:
     >>> lacking("Who will sing the anthem?", "Rihanna will perform at halftime."), lacking("Who signed?", "She signs.")
     (2.0, 0.0)
     """
+    asked = {w.stem for w in asking_words(query)}
+    return float(len(asked - {w.stem for w in words_of(text)}))
+
+
+def asking_words(query: str) -> list[Word]:
+    """The content words (not stop or question words) of the clause that asks, spans in ``query``.
+
+    >>> [w.word for w in asking_words("Rihanna will perform. Who will sing the anthem?")]
+    ['sing', 'anthem']
+    """
     clause = focus(query)
     stop = stopwords() | QUESTION_WORDS
-    asked = {w.stem for w in words_of(clause) if w.word not in stop}
-    return float(len(asked - {w.stem for w in words_of(text)}))
+    return [w for w in words_of(clause, max(query.rfind(clause), 0)) if w.word not in stop]
 
 
 def unknown_year(query: str, lexical: LexicalIndex, rows: Sequence[int], dated: int | None = None) -> float:
@@ -159,9 +168,7 @@ def unknown_focus(
     >>> unknown_focus("Who welcomed the resolution?", lexical, rows=[0]) > 0.5  # the other article's word
     True
     """
-    clause = focus(query)
-    stop = stopwords() | QUESTION_WORDS
-    words = [w for w in words_of(clause, max(query.rfind(clause), 0)) if w.word not in stop]
+    words = asking_words(query)
     if not words:
         return 0.0
     stems = [w.stem for w in words]
