@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.index import SentenceIndex
 from qa.index.terms import QUESTION_WORDS, Word, stopwords, words_of
-from qa.retrieve.features import FEATURES, asked_types, focus, offers
+from qa.retrieve.features import CALENDAR_WORDS, FEATURES, asked_types, focus, offers
 from qa.retrieve.slots import slot_filled
 from qa.types import published_date
 
@@ -46,10 +46,12 @@ PROBE_FEATURES: tuple[str, ...] = (
     "slot_filled",  # the top sentence fills the asked slot: a count of the asked noun, a year, a name (``slots``)
     "focus_own",  # the top sentence's IDF coverage of the asking clause (not of the context a quiz opens with)
     "focus_lacks",  # how many of the asking clause's content words the top sentence lacks (stems)
+    "dated",  # the top sentence's article carries a publication date (news): its own abstention threshold
 )
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
-_NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z][\w’'-]*")
+_NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z][\w’'-]*(?:[ \t]+[A-Z][a-z][\w’'-]*)*")
+_POSSESSIVE = re.compile(r"'s?$")
 #: Question tokens whose weight is at least this quantile count as important for the minimum.
 IMPORTANT_QUANTILE = 0.5
 
@@ -87,8 +89,7 @@ def probe(
     dated = published_date(index.documents[doc_id].published)
     known = f"{lowered} {dated.year}" if dated else lowered  # "in June 2022" of an article dated 2022
     number_missing = float(any(n not in known for n in numbers))
-    names = [m.group(0).lower() for m in _NAME.finditer(query)]
-    name_missing = sum(n not in lowered for n in names) / len(names) if names else 0.0
+    name_missing = missing_names(query, passage)
     asks = bool(asked_types(query))
     top_text = index.sentences[row].text
     top_offers = float(offers(query, [top_text])[0]) if asks else 1.0
@@ -99,9 +100,44 @@ def probe(
     year_unknown = unknown_year(query, index.lexical, rows, dated.year if dated else None)
     return np.array(
         [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown,
-         year_unknown, filled, focus_own, lacking(query, top_text)],
+         year_unknown, filled, focus_own, lacking(query, top_text), float(dated is not None)],
         dtype=np.float64,
     )
+
+
+def missing_names(query: str, passage: str) -> float:
+    """Share of the question's names (runs of capitalised words after its first, not a month or a weekday)
+    that ``passage`` lacks. A run is there when its last word is, as news names a person by surname after
+    the first mention; read without a possessive and with one apostrophe ("Peru's" is in "Peru’s history").
+
+    >>> missing_names("Who became Peru's president in December?", "She is the first president in Peru’s history.")
+    0.0
+    >>> missing_names("Where did Joseph Chahayed meet Biden?", "Chahayed said so.")
+    0.5
+    """
+    lowered = passage.lower().replace("’", "'")
+    names = _surnames(query)
+    return sum(n not in lowered for n in names) / len(names) if names else 0.0
+
+
+def _surnames(query: str) -> list[str]:
+    """The last word of each name in ``query``, lower-cased; a month, a weekday or a possessive ends a name.
+
+    >>> _surnames("Who won Colombia's June 2022 run-off against Rodolfo Hernández?")
+    ['colombia', 'hernández']
+    """
+    out: list[str] = []
+    for m in _NAME.finditer(query):
+        run: list[str] = []
+        for word in m.group(0).lower().replace("’", "'").split():
+            if word not in CALENDAR_WORDS:
+                run.append(word)
+            if run and (word in CALENDAR_WORDS or _POSSESSIVE.search(word)):
+                out.append(_POSSESSIVE.sub("", run[-1]))
+                run = []
+        if run:
+            out.append(run[-1])
+    return out
 
 
 def lacking(query: str, text: str) -> float:

@@ -113,6 +113,8 @@ def type_cues(question: str, texts: Sequence[str]) -> NDArray[np.float32]:
 # ----- richer answer types, the question's focus, clutter ---------------------------------------------
 
 _MONTHS = "january february march april may june july august september october november december"
+#: Capitalised words that date, not name: a question's "in September" or "on Tuesday" is no name to look for.
+CALENDAR_WORDS = frozenset(f"{_MONTHS} monday tuesday wednesday thursday friday saturday sunday".split())
 _NUMBER_WORDS = (
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
     "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand thousands "

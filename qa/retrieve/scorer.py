@@ -50,6 +50,7 @@ ABSTAIN_FEATURES: tuple[str, ...] = (
     "margin",  # the best score minus the runner-up's: a clear winner is more likely an answer
     *PROBE_FEATURES,  # the top passage's own evidence (``qa.retrieve.answerability``)
 )
+_DATED = ABSTAIN_FEATURES.index("dated")
 
 
 
@@ -58,23 +59,35 @@ ABSTAIN_FEATURES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class AbstainModel:
-    """Logistic belief that the corpus answers the question; abstain below ``below``."""
+    """Logistic belief that the corpus answers the question; abstain below the threshold of the top
+    sentence's kind of article: ``below_dated`` for a dated one (news), ``below`` for the rest.
+
+    Two thresholds because one belief is not calibrated alike on both: a news-quiz question the article
+    answers scores higher than an encyclopedia one, so the threshold that lets 3 % of the latter abstain
+    lets almost no news question abstain, and passes most on-topic news questions the article does not answer.
+    """
 
     weights: tuple[float, ...]
     bias: float
     below: float
+    below_dated: float
 
     def confidence(self, evidence: NDArray[np.float64]) -> float:
         z = float(evidence @ np.asarray(self.weights, dtype=np.float64)) + self.bias
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
+    def threshold(self, evidence: NDArray[np.float64]) -> float:
+        """The threshold that applies to this evidence (by its ``dated`` flag)."""
+        return self.below_dated if evidence[_DATED] > 0.5 else self.below
+
     def to_json(self) -> dict[str, Any]:
         return {"weights": dict(zip(ABSTAIN_FEATURES, self.weights, strict=True)), "bias": self.bias,
-                "below": self.below}
+                "below": self.below, "below_dated": self.below_dated}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> AbstainModel:
-        return cls(_by_name(raw["weights"], ABSTAIN_FEATURES), float(raw["bias"]), float(raw["below"]))
+        return cls(_by_name(raw["weights"], ABSTAIN_FEATURES), float(raw["bias"]), float(raw["below"]),
+                   float(raw["below_dated"]))
 
 
 def _by_name(raw: Mapping[str, Any], names: Sequence[str]) -> tuple[float, ...]:
@@ -121,7 +134,7 @@ class ScorerWeights:
     @classmethod
     def zeros(cls) -> ScorerWeights:
         """All-zero weights that never abstain: a placeholder where scores are not used (fitting)."""
-        never = AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.0)
+        never = AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.0, 0.0)
         return cls((0.0,) * len(FEATURES), (0.0,) * len(RERANK_FEATURES), never, never)
 
     @classmethod
@@ -262,7 +275,7 @@ def rank(
         if probed is not None:  # stage 1 alone decides without token embeddings: its model never sees them
             probed = np.where(_LATE_PROBES, 0.0, probed)
         ev = evidence(cand, s1[order], 0.0, probed)
-        return Ranking(order, s1[order], model.confidence(ev), model.below, False, ev)
+        return Ranking(order, s1[order], model.confidence(ev), model.threshold(ev), False, ev)
     x = np.hstack([cand.features[selected], late])
     s2 = linear(x, weights.rerank)
     top = np.argsort(-s2, kind="stable")
@@ -278,7 +291,7 @@ def rank(
         np.concatenate([head, rest]).astype(np.int64),
         np.concatenate([s2[top], np.asarray(tail, dtype=np.float32)]).astype(np.float32),
         weights.abstain.confidence(ev),
-        weights.abstain.below,
+        weights.abstain.threshold(ev),
         True,
         ev,
     )

@@ -16,7 +16,7 @@ from qa import config, errors
 from qa.tools import eval as ev
 from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError, Question, load_seed_qa, load_squad
 from qa.tools.eval.embedder import CachingEmbedder, CachingTokenEmbedder, eval_embedder
-from qa.tools.eval.fit import abstain_threshold, source_balance
+from qa.tools.eval.fit import abstain_threshold, abstain_thresholds, source_balance
 from qa.tools.eval.news import Scored, lead_of, load_news, score_answer
 from qa.tools.eval.news import summarise as news_summary
 from qa.tools.eval.report import Outcome, summarise
@@ -186,6 +186,25 @@ def test_the_abstention_threshold_holds_every_source_to_its_share(
     for s in set(held):  # no source loses more than 3 % of its answerable questions (interpolated point)
         own = confidence[[h == s for h in held]]
         assert abstain_threshold(confidence, sources) <= np.quantile(own, 0.03) + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("dated", "expected"),
+    [
+        # news (dated) answerable questions score higher: each kind gets its own 3 % point
+        ([False] * 6 + [True] * 6, (0.1750, 0.7150)),
+        ([False] * 12, (0.1750, 0.1750)),  # no dated article in training: the undated point serves both
+        ([True] * 12, (0.1750, 0.1750)),  # only dated: its point (the lower source's) serves both
+    ],
+    ids=["both kinds", "only undated", "only dated"],
+)
+def test_dated_and_undated_articles_each_get_their_own_threshold(
+    dated: list[bool], expected: tuple[float, float]
+) -> None:
+    confidence = np.array([0.10, 0.60, 0.62, 0.64, 0.66, 0.68, 0.70, 0.80, 0.82, 0.84, 0.86, 0.88])
+    sources = ["squad"] * 6 + ["news"] * 6
+    got = abstain_thresholds(confidence, sources, np.array(dated))
+    assert got == pytest.approx(expected, abs=1e-4)
 
 
 def test_the_loaders_record_where_each_article_came_from(tmp_path: Path) -> None:

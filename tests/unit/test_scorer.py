@@ -12,7 +12,7 @@ import pytest
 from qa import errors
 from qa.index import LexicalIndex
 from qa.retrieve import RetrievalConfig, ScorerWeights, default_weights
-from qa.retrieve.answerability import held_terms
+from qa.retrieve.answerability import PROBE_FEATURES, held_terms
 from qa.retrieve.candidates import Candidates
 from qa.retrieve.features import FEATURES, question_types, type_cues
 from qa.retrieve.scorer import (
@@ -94,10 +94,11 @@ def test_rerank_set(stage1: list[float], next_index: list[int], top: int, nxt: i
     assert got.tolist() == expected
 
 
-def _weights(below: float = 0.5) -> ScorerWeights:
+def _weights(below: float = 0.5, below_dated: float | None = None) -> ScorerWeights:
     stage1 = tuple(1.0 if f == "dense" else 0.0 for f in FEATURES)
     rerank_w = tuple(1.0 if f == "late" else 0.0 for f in RERANK_FEATURES)
-    model = AbstainModel(tuple(10.0 if f == "dense_max" else 0.0 for f in ABSTAIN_FEATURES), -5.0, below)
+    model = AbstainModel(tuple(10.0 if f == "dense_max" else 0.0 for f in ABSTAIN_FEATURES), -5.0, below,
+                         below if below_dated is None else below_dated)
     return ScorerWeights(stage1, rerank_w, model, model)
 
 
@@ -126,6 +127,25 @@ def test_rank_abstains_below_the_threshold() -> None:
     assert not rank(weak, _weights(below=0.1), None, None).abstains
 
 
+@pytest.mark.parametrize(
+    ("dated", "below", "below_dated", "abstains"),
+    [
+        (1.0, 0.1, 0.5, True),  # a news article's answer is held to the dated threshold
+        (0.0, 0.1, 0.5, False),  # undated text to the other one
+        (1.0, 0.5, 0.1, False),
+        (0.0, 0.5, 0.1, True),
+    ],
+)
+def test_the_threshold_is_that_of_the_top_sentences_kind_of_article(
+    dated: float, below: float, below_dated: float, abstains: bool
+) -> None:
+    weak = _candidates([0.3, 0.2])  # confidence sigmoid(10·0.3 − 5) ≈ 0.12
+    flag = np.array([dated if name == "dated" else 0.0 for name in PROBE_FEATURES])
+    ranking = rank(weak, _weights(below, below_dated), None, None, lambda top: flag)
+    assert ranking.abstains is abstains
+    assert ranking.threshold == (below_dated if dated else below)
+
+
 def test_weights_round_trip_and_refuse_other_features(tmp_path: Path) -> None:
     w = _weights()
     assert ScorerWeights.from_json(json.loads(json.dumps(w.to_json()))) == w
@@ -142,7 +162,7 @@ def test_shipped_weights_are_fitted_and_documented() -> None:
     assert w == ScorerWeights.load(WEIGHTS_FILE)
     assert "8 articles" in str(w.meta.get("fitted_on"))
     assert "--fit" in str(w.meta.get("command"))
-    assert 0.0 < w.abstain.below < 1.0 and 0.0 < w.abstain_stage1.below < 1.0
+    assert all(0.0 < m.below < 1.0 and 0.0 < m.below_dated < 1.0 for m in (w.abstain, w.abstain_stage1))
 
 
 def test_rank_without_candidates_abstains() -> None:

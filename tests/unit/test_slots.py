@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qa.retrieve.answerability import missing_names
 from qa.retrieve.slots import asked_slot, slot_filled
 
 
@@ -88,3 +89,22 @@ def test_no_slot_is_checked_where_none_is_named(question: str) -> None:
 )
 def test_a_sentence_fills_the_slot_only_with_the_right_kind_of_thing(question: str, text: str, filled: float) -> None:
     assert slot_filled(question, text) == filled
+
+
+@pytest.mark.parametrize(
+    ("question", "passage", "missing"),
+    [
+        # a possessive and a curly apostrophe are the same name
+        ("Who became Peru's first female president?", "She is the first female president in Peru’s history.", 0.0),
+        # news names a person by surname after the first mention
+        ("Which country did Joseph Chahayed come from?", "Chahayed came to the US from Syria.", 0.0),
+        # a month or a weekday dates, it does not name; nor does it join the name before it
+        ("Who won Colombia's June 2022 run-off?", "Gustavo Petro won Colombia’s presidential race on Sunday.", 0.0),
+        ("What did the mayor say on Thursday?", "The mayor spoke.", 0.0),
+        ("Where did Joseph Chahayed meet Biden?", "Chahayed said so.", 0.5),
+        ("Who sang for Rihanna at the Super Bowl?", "The NFL announced the show.", 1.0),
+        ("Who sang?", "Nobody.", 0.0),  # no name asked about: nothing missing
+    ],
+)
+def test_names_the_passage_lacks(question: str, passage: str, missing: float) -> None:
+    assert missing_names(question, passage) == missing

@@ -60,7 +60,7 @@ LLM = f"ollama:{MODEL.split(':')[0]}"
 def never_abstain() -> RetrievalConfig:
     """The shipped ranking with abstention off (confidence is never below 0)."""
     w = default_weights()
-    never = [AbstainModel(m.weights, m.bias, 0.0) for m in (w.abstain, w.abstain_stage1)]
+    never = [AbstainModel(m.weights, m.bias, 0.0, 0.0) for m in (w.abstain, w.abstain_stage1)]
     return RetrievalConfig(weights=ScorerWeights(w.stage1, w.rerank, never[0], never[1], w.meta))
 
 

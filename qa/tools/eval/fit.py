@@ -138,17 +138,19 @@ def _fit_abstain(
     ev = np.array([_ranking_evidence(r, w, extras, cfg, rerank) for r in usable]).reshape(-1, len(ABSTAIN_FEATURES))
     y = np.array([r.kind == "answerable" for r in usable], dtype=np.bool_)
     if not y.any():
-        return AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.5)
+        return AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.5, 0.5)
     balance = source_balance([r.source for r in usable])
     if y.all():  # nothing to learn from: a constant belief, so only the answerable quantile decides
-        model = AbstainModel((0.0,) * len(ABSTAIN_FEATURES), 0.0, 0.0)
+        coef, bias = np.zeros(len(ABSTAIN_FEATURES)), 0.0
     else:
         sample = np.array([OFF_TOPIC_WEIGHT if r.kind == "off_topic" else 1.0 for r in usable]) * balance
         coef, bias = fit_logistic(ev, y, weights=sample)
-        model = AbstainModel(tuple(float(v) for v in coef), bias, 0.0)
+    model = AbstainModel(tuple(float(v) for v in coef), bias, 0.0, 0.0)
     confidence = np.array([model.confidence(e) for e in ev[y]])
     sources = [r.source for r, answerable in zip(usable, y, strict=True) if answerable]
-    return AbstainModel(model.weights, model.bias, abstain_threshold(confidence, sources))
+    dated = ev[y][:, ABSTAIN_FEATURES.index("dated")] > 0.5
+    undated_below, dated_below = abstain_thresholds(confidence, sources, dated)
+    return AbstainModel(model.weights, model.bias, undated_below, dated_below)
 
 
 def source_balance(sources: Sequence[str]) -> NDArray[np.float64]:
@@ -177,6 +179,25 @@ def abstain_threshold(answerable: NDArray[np.float64], sources: Sequence[str] | 
         return 0.5
     groups = np.asarray(sources, dtype=str) if sources is not None else np.zeros(len(answerable), dtype=str)
     return round(min(float(np.quantile(answerable[groups == g], ABSTAIN_QUANTILE)) for g in np.unique(groups)), 6)
+
+
+def abstain_thresholds(
+    answerable: NDArray[np.float64], sources: Sequence[str], dated: NDArray[np.bool_]
+) -> tuple[float, float]:
+    """``abstain_threshold`` of the undated and of the dated articles' answerable questions, each apart;
+    a kind with none in training takes the other's (the only calibration there is).
+
+    >>> abstain_thresholds(np.array([0.1, 0.5, 0.7, 0.9]), ["a", "a", "b", "b"], np.array([False, False, True, True]))
+    (0.112, 0.706)
+    >>> abstain_thresholds(np.array([0.1, 0.5]), ["a", "a"], np.array([False, False]))
+    (0.112, 0.112)
+    """
+    groups = np.asarray(sources, dtype=str)
+    found = {kind: abstain_threshold(answerable[dated == kind], list(groups[dated == kind]))
+             for kind in (False, True) if (dated == kind).any()}
+    if not found:
+        return 0.5, 0.5
+    return found.get(False, found.get(True, 0.5)), found.get(True, found.get(False, 0.5))
 
 
 def fit_weights(

@@ -47,7 +47,8 @@ def run_squad(
             "abstain_quantile": ABSTAIN_QUANTILE,
             "off_topic_weight": OFF_TOPIC_WEIGHT,
             "abstain_sources": "each source file weighs the same in the abstention fit; the threshold lets at most "
-                               "abstain_quantile of each source's answerable questions abstain",
+                               "abstain_quantile of each source's answerable questions abstain, dated (news) and "
+                               "undated articles each with their own threshold (below_dated, below)",
             "ridge": RIDGE,
             "rerank_top": cfg.rerank_top,
             "rerank_next": cfg.rerank_next,
