@@ -37,6 +37,13 @@ LATE_FEATURES: tuple[str, ...] = (
 )
 RERANK_FEATURES: tuple[str, ...] = FEATURES + LATE_FEATURES
 
+#: The probe features read of the runner-up too: the answer cited second, where the top sentence only
+#: sets the scene ("The company announced…" before the figure), fills the slot the top one does not.
+RUNNER_FEATURES: tuple[str, ...] = (
+    "number_missing", "name_missing", "top_offers", "slot_filled", "focus_own", "focus_lacks",
+)
+_RUNNER = np.array([PROBE_FEATURES.index(name) for name in RUNNER_FEATURES])
+
 #: Query-level evidence for abstention.
 ABSTAIN_FEATURES: tuple[str, ...] = (
     "top_score",  # best final score (rerank score when the rerank ran, else stage 1)
@@ -49,8 +56,14 @@ ABSTAIN_FEATURES: tuple[str, ...] = (
     "late_max",  # best late-interaction score (0 without the rerank)
     "margin",  # the best score minus the runner-up's: a clear winner is more likely an answer
     *PROBE_FEATURES,  # the top passage's own evidence (``qa.retrieve.answerability``)
+    *(f"runner_{name}" for name in RUNNER_FEATURES),  # the runner-up's: the answer is often cited second
 )
 _DATED = ABSTAIN_FEATURES.index("dated")
+
+
+def is_dated(evidence: NDArray[np.float64]) -> bool:
+    """Whether the evidence's top sentence comes from a dated article (news): it picks the threshold."""
+    return bool(evidence[_DATED] > 0.5)
 
 
 
@@ -78,7 +91,7 @@ class AbstainModel:
 
     def threshold(self, evidence: NDArray[np.float64]) -> float:
         """The threshold that applies to this evidence (by its ``dated`` flag)."""
-        return self.below_dated if evidence[_DATED] > 0.5 else self.below
+        return self.below_dated if is_dated(evidence) else self.below
 
     def to_json(self) -> dict[str, Any]:
         return {"weights": dict(zip(ABSTAIN_FEATURES, self.weights, strict=True)), "bias": self.bias,
@@ -214,10 +227,17 @@ Probe = Callable[[int], "NDArray[np.float64]"]
 
 
 def evidence(
-    cand: Candidates, scores: NDArray[np.float32], late_max: float, probed: NDArray[np.float64] | None
+    cand: Candidates,
+    scores: NDArray[np.float32],
+    late_max: float,
+    probed: NDArray[np.float64] | None,
+    runner: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
-    """Query-level evidence in the order of ``ABSTAIN_FEATURES`` (``scores`` best first)."""
-    extra = probed if probed is not None else np.zeros(len(PROBE_FEATURES), dtype=np.float64)
+    """Query-level evidence in the order of ``ABSTAIN_FEATURES`` (``scores`` best first); ``probed`` and
+    ``runner`` are the ``PROBE_FEATURES`` of the top candidate and of the runner-up (zeros without one)."""
+    top = probed if probed is not None else np.zeros(len(PROBE_FEATURES), dtype=np.float64)
+    second = runner[_RUNNER] if runner is not None else np.zeros(len(RUNNER_FEATURES), dtype=np.float64)
+    extra = np.concatenate([top, second])
     if not len(cand):
         head = [0.0] * 6 + [cand.corpus_coverage, 0.0, 0.0]
         return np.concatenate([np.array(head, dtype=np.float64), extra])
@@ -274,7 +294,8 @@ def rank(
         probed = probe(int(order[0])) if probe is not None and len(order) else None
         if probed is not None:  # stage 1 alone decides without token embeddings: its model never sees them
             probed = np.where(_LATE_PROBES, 0.0, probed)
-        ev = evidence(cand, s1[order], 0.0, probed)
+        runner = probe(int(order[1])) if probe is not None and len(order) > 1 else None
+        ev = evidence(cand, s1[order], 0.0, probed, runner)
         return Ranking(order, s1[order], model.confidence(ev), model.threshold(ev), False, ev)
     x = np.hstack([cand.features[selected], late])
     s2 = linear(x, weights.rerank)
@@ -286,7 +307,11 @@ def rank(
     rest = rest[np.argsort(-s1[rest], kind="stable")]
     # scores stay decreasing: the rest continue below the reranked head, spaced as in stage 1
     tail = (float(s2[top[-1]]) - 1.0 - (float(s1[rest[0]]) - s1[rest])) if len(rest) else np.zeros(0)
-    ev = evidence(cand, s2[top], float(late[:, 0].max()), probe(int(head[0])) if probe is not None else None)
+    ev = evidence(
+        cand, s2[top], float(late[:, 0].max()),
+        probe(int(head[0])) if probe is not None else None,
+        probe(int(head[1])) if probe is not None and len(head) > 1 else None,
+    )
     return Ranking(
         np.concatenate([head, rest]).astype(np.int64),
         np.concatenate([s2[top], np.asarray(tail, dtype=np.float32)]).astype(np.float32),

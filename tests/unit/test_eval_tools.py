@@ -16,7 +16,7 @@ from qa import config, errors
 from qa.tools import eval as ev
 from qa.tools.eval.data import BUNDLED_SEED_QA, EvalDataError, Question, load_seed_qa, load_squad
 from qa.tools.eval.embedder import CachingEmbedder, CachingTokenEmbedder, eval_embedder
-from qa.tools.eval.fit import abstain_threshold, abstain_thresholds, source_balance
+from qa.tools.eval.fit import abstain_threshold, abstain_thresholds, fit_logistic, held_out_confidence, source_balance
 from qa.tools.eval.news import Scored, lead_of, load_news, score_answer
 from qa.tools.eval.news import summarise as news_summary
 from qa.tools.eval.report import Outcome, summarise
@@ -205,6 +205,23 @@ def test_dated_and_undated_articles_each_get_their_own_threshold(
     sources = ["squad"] * 6 + ["news"] * 6
     got = abstain_thresholds(confidence, sources, np.array(dated))
     assert got == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_threshold_reads_confidences_of_models_that_never_saw_the_article() -> None:
+    """Article 0's questions go against the rest: a model fitted on the rest doubts its answerable ones,
+    which the model fitted on everything (article 0 included) does not reveal as much."""
+    rng = np.random.default_rng(0)
+    articles = np.repeat(np.arange(8), 20)
+    y = np.tile(np.array([True, False] * 10), 8)
+    x = np.where(y, 1.0, -1.0) + rng.normal(0.0, 0.3, len(y))
+    x[articles == 0] *= -1.0
+    x = x[:, None]
+    coef, bias = fit_logistic(x, y)
+    held = held_out_confidence(x, y, np.ones(len(y)), articles, coef, bias)
+    mine = (articles == 0) & y
+    assert held[mine].max() < 0.5 < held[(articles != 0) & (articles % 4 != 0) & y].min()
+    everything = 1.0 / (1.0 + np.exp(-(x[:, 0] * coef[0] + bias)))
+    assert held[mine].mean() < everything[mine].mean()
 
 
 def test_the_loaders_record_where_each_article_came_from(tmp_path: Path) -> None:

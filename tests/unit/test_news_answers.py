@@ -286,3 +286,16 @@ def test_probe_sees_a_missing_number_and_name(index: FaissIndex) -> None:
     cand = retriever.candidates(answered, 5)
     values = dict(zip(PROBE_FEATURES, probe(answered, cand, top, index, retriever.sentence_tokens), strict=True))
     assert values["number_missing"] == 0.0 and values["name_missing"] == 0.0
+
+
+@pytest.mark.parametrize(("published", "dated"), [("2022-10-26", 1.0), (None, 0.0)])
+def test_probe_flags_a_dated_article(published: str | None, dated: float) -> None:
+    """A dated article (news) is held to its own abstention threshold: the probe says which kind it is."""
+    from qa.retrieve import RetrievalConfig, Retriever, ScorerWeights
+
+    index = FaissIndex.build([Document("ian", ARTICLE, published=published)], TokenHashEmbedder())
+    retriever = Retriever(index, TokenHashEmbedder(), RetrievalConfig(weights=ScorerWeights.zeros()))
+    question = "How many customers were without power?"
+    cand = retriever.candidates(question, 5)
+    values = dict(zip(PROBE_FEATURES, probe(question, cand, 0, index, retriever.sentence_tokens), strict=True))
+    assert values["dated"] == dated

@@ -146,6 +146,21 @@ def test_the_threshold_is_that_of_the_top_sentences_kind_of_article(
     assert ranking.threshold == (below_dated if dated else below)
 
 
+def test_the_evidence_reads_the_runner_up_too() -> None:
+    """The answer is often cited second: the abstention evidence holds the runner-up's slot and focus."""
+    cand = _candidates([0.9, 0.8, 0.7])
+
+    def probe(position: int) -> np.ndarray:
+        return np.array([float(position + 1) if n == "slot_filled" else 0.0 for n in PROBE_FEATURES])
+
+    for late, selected in ((None, None), (np.zeros((3, len(LATE_FEATURES)), dtype=np.float32), np.arange(3))):
+        ranking = rank(cand, _weights(), late, selected, probe)
+        ev = dict(zip(ABSTAIN_FEATURES, ranking.evidence, strict=True))
+        assert ev["slot_filled"] == ranking.order[0] + 1 and ev["runner_slot_filled"] == ranking.order[1] + 1
+    alone = rank(_candidates([0.9]), _weights(), None, None, probe)
+    assert dict(zip(ABSTAIN_FEATURES, alone.evidence, strict=True))["runner_slot_filled"] == 0.0
+
+
 def test_weights_round_trip_and_refuse_other_features(tmp_path: Path) -> None:
     w = _weights()
     assert ScorerWeights.from_json(json.loads(json.dumps(w.to_json()))) == w
