@@ -234,9 +234,12 @@ def evidence(
     runner: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Query-level evidence in the order of ``ABSTAIN_FEATURES`` (``scores`` best first); ``probed`` and
-    ``runner`` are the ``PROBE_FEATURES`` of the top candidate and of the runner-up (zeros without one)."""
+    ``runner`` are the ``PROBE_FEATURES`` of the top candidate and of the runner-up. Without a runner-up
+    (one candidate: a one-sentence document, or a search kept to one) the top one stands for it: zeros
+    would read as a runner-up that fills nothing, and "When does the library close?" of "The library
+    closes at six." abstained."""
     top = probed if probed is not None else np.zeros(len(PROBE_FEATURES), dtype=np.float64)
-    second = runner[_RUNNER] if runner is not None else np.zeros(len(RUNNER_FEATURES), dtype=np.float64)
+    second = (runner if runner is not None else top)[_RUNNER]
     extra = np.concatenate([top, second])
     if not len(cand):
         head = [0.0] * 6 + [cand.corpus_coverage, 0.0, 0.0]

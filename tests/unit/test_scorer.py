@@ -157,8 +157,8 @@ def test_the_evidence_reads_the_runner_up_too() -> None:
         ranking = rank(cand, _weights(), late, selected, probe)
         ev = dict(zip(ABSTAIN_FEATURES, ranking.evidence, strict=True))
         assert ev["slot_filled"] == ranking.order[0] + 1 and ev["runner_slot_filled"] == ranking.order[1] + 1
-    alone = rank(_candidates([0.9]), _weights(), None, None, probe)
-    assert dict(zip(ABSTAIN_FEATURES, alone.evidence, strict=True))["runner_slot_filled"] == 0.0
+    alone = rank(_candidates([0.9]), _weights(), None, None, probe)  # no runner-up: the top one stands for it
+    assert dict(zip(ABSTAIN_FEATURES, alone.evidence, strict=True))["runner_slot_filled"] == 1.0
 
 
 def test_weights_round_trip_and_refuse_other_features(tmp_path: Path) -> None:
