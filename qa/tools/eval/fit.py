@@ -229,7 +229,8 @@ def abstain_thresholds(
              for kind in (False, True) if (dated == kind).any()}
     if not found:
         return 0.5, 0.5
-    return found.get(False, found.get(True, 0.5)), found.get(True, found.get(False, 0.5))
+    either = next(iter(found.values()))
+    return found.get(False, either), found.get(True, either)
 
 
 def fit_weights(
