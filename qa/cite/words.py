@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa.index.terms import stemmer
+from qa.index.terms import lower_plain, stemmer
 
 _WORD = re.compile(r"\d+(?:[.,:]\d+)*|[^\W\d_]+(?:['\u2019][^\W\d_]+)?", re.UNICODE)
 _NUM = re.compile(r"\d+(?:[.,]\d{3})*(?:\.\d+)?")
@@ -96,7 +96,7 @@ def words(text: str) -> list[Word]:
     out: list[Word] = []
     for i, m in enumerate(_WORD.finditer(text)):
         raw = m.group()
-        w = raw.lower().replace("\u2019", "'")
+        w = lower_plain(raw)
         num: str | None = None
         if w[0].isdigit():
             num = canonical_number(w)

@@ -31,6 +31,16 @@ def words_of(text: str, offset: int = 0) -> list[Word]:
     return [Word(s, e, w, stem) for (s, e, w), stem in zip(found, stems, strict=True)]
 
 
+def lower_plain(text: str) -> str:
+    """``text`` lower-cased with the typographic apostrophe made plain: news writes "Peru’s" where a
+    question typed on a keyboard writes "Peru's", and the two must compare equal.
+
+    >>> lower_plain("Peru’s")
+    "peru's"
+    """
+    return text.lower().replace("\u2019", "'")
+
+
 @lru_cache(maxsize=1)
 def stemmer() -> Any:
     """English Snowball stemmer (PyStemmer), loaded once."""

@@ -8,21 +8,23 @@ of mean), a number or a name the question states that the passage does not conta
 (a number, a date, a name) that the passage does not offer, and asking-clause words the corpus has never
 seen; and the top sentence alone against the asking clause: whether it fills the asked slot (a count of
 the asked noun, a year, a person's name: ``slots``) and which of the clause's words it lacks. These are
-computed for the top candidate only, after ranking.
+computed for the top candidate after ranking; the runner-up gets the text-level part only
+(``RUNNER_FEATURES``, ``runner_probe``), since the answer is often cited second.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.index import SentenceIndex
-from qa.index.terms import QUESTION_WORDS, Word, stopwords, words_of
+from qa.index.terms import QUESTION_WORDS, Word, lower_plain, stopwords, words_of
 from qa.retrieve.features import CALENDAR_WORDS, FEATURES, asked_types, focus, offers
-from qa.retrieve.slots import slot_filled
+from qa.retrieve.slots import YEAR, slot_filled
 from qa.types import published_date
 
 if TYPE_CHECKING:
@@ -49,7 +51,6 @@ PROBE_FEATURES: tuple[str, ...] = (
     "dated",  # the top sentence's article carries a publication date (news): its own abstention threshold
 )
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
-_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-z][\w’'-]*(?:[ \t]+[A-Z][a-z][\w’'-]*)*")
 _POSSESSIVE = re.compile(r"'s?$")
 #: Question tokens whose weight is at least this quantile count as important for the minimum.
@@ -58,17 +59,19 @@ IMPORTANT_QUANTILE = 0.5
 TokenSource = Callable[[Sequence[int]], "list[NDArray[np.float32]]"]
 
 
+#: The probe features read of the runner-up too: the answer cited second, where the top sentence only
+#: sets the scene ("The company announced…" before the figure), fills the slot the top one does not. All are
+#: read from the text of the sentence and its neighbours: no token vectors, no look at the whole article.
+RUNNER_FEATURES: tuple[str, ...] = (
+    "number_missing", "name_missing", "top_offers", "slot_filled", "focus_own", "focus_lacks",
+)
+
+
 def probe(
     query: str, cand: Candidates, top: int, index: SentenceIndex, tokens: TokenSource | None
 ) -> NDArray[np.float64]:
     """``PROBE_FEATURES`` for the candidate at position ``top`` (its sentence and its two neighbours)."""
-    from qa.retrieve.candidates import neighbours
-
-    row = int(cand.rows[top])
-    prev, nxt = neighbours(index, np.array([row], dtype=np.int64))
-    window = [r for r in (int(prev[0]), row, int(nxt[0])) if r >= 0]
-    passage = " ".join(index.sentences[r].text for r in window)
-    lowered = passage.lower()
+    window, row = _window(index, int(cand.rows[top]))
     late_min = late_min_own = late_low = 0.0
     qt = cand.query_tokens
     both: NDArray[np.float32] | None = None
@@ -84,25 +87,70 @@ def probe(
             late_min = float(best.min())
             late_low = float(np.quantile(best, 0.2))
             late_min_own = float((qt.vectors[important] @ own.T).max(axis=1).min())
-    numbers = [m.group(0).strip(".,") for m in _NUMBER.finditer(query)]
+    text = _text_evidence(query, cand, top, index, window)
     doc_id = index.sentences[row].doc_id
     dated = published_date(index.documents[doc_id].published)
-    known = f"{lowered} {dated.year}" if dated else lowered  # "in June 2022" of an article dated 2022
-    number_missing = float(any(n not in known for n in numbers))
-    name_missing = missing_names(query, passage)
-    asks = bool(asked_types(query))
-    top_text = index.sentences[row].text
-    top_offers = float(offers(query, [top_text])[0]) if asks else 1.0
-    filled = slot_filled(query, top_text)
-    focus_own = float(cand.features[top, FEATURES.index("focus_coverage")])
     rows = index.rows_of(doc_id)
     focus_unknown = unknown_focus(query, index.lexical, qt if both is not None else None, both, rows)
     year_unknown = unknown_year(query, index.lexical, rows, dated.year if dated else None)
-    return np.array(
-        [late_min, late_min_own, late_low, number_missing, name_missing, float(asks), top_offers, focus_unknown,
-         year_unknown, filled, focus_own, lacking(query, top_text), float(dated is not None)],
-        dtype=np.float64,
-    )
+    asks = float(bool(asked_types(query)))
+    values = {**text, "late_min": late_min, "late_min_own": late_min_own, "late_low": late_low, "asks_type": asks,
+              "focus_unknown": focus_unknown, "year_unknown": year_unknown, "dated": float(dated is not None)}
+    return np.array([values[name] for name in PROBE_FEATURES], dtype=np.float64)
+
+
+def runner_probe(query: str, cand: Candidates, position: int, index: SentenceIndex) -> NDArray[np.float64]:
+    """``RUNNER_FEATURES`` for the candidate at ``position``: the text-level part of ``probe``, without its
+    token lookups and whole-article checks, which the runner-up's evidence does not use."""
+    window, _ = _window(index, int(cand.rows[position]))
+    text = _text_evidence(query, cand, position, index, window)
+    return np.array([text[name] for name in RUNNER_FEATURES], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PassageProbe:
+    """``scorer.Probe`` over one question's candidates in an index: ``probe`` for the top candidate,
+    ``runner_probe`` for the runner-up."""
+
+    query: str
+    cand: Candidates
+    index: SentenceIndex
+    tokens: TokenSource | None
+
+    def top(self, position: int) -> NDArray[np.float64]:
+        return probe(self.query, self.cand, position, self.index, self.tokens)
+
+    def runner(self, position: int) -> NDArray[np.float64]:
+        return runner_probe(self.query, self.cand, position, self.index)
+
+
+def _window(index: SentenceIndex, row: int) -> tuple[list[int], int]:
+    """The sentence's row with its neighbours' (those that exist), in order."""
+    from qa.retrieve.candidates import neighbours
+
+    prev, nxt = neighbours(index, np.array([row], dtype=np.int64))
+    return [r for r in (int(prev[0]), row, int(nxt[0])) if r >= 0], row
+
+
+def _text_evidence(
+    query: str, cand: Candidates, pos: int, index: SentenceIndex, window: Sequence[int]
+) -> dict[str, float]:
+    """What the passage's and the sentence's words tell (``RUNNER_FEATURES``)."""
+    row = int(cand.rows[pos])
+    passage = " ".join(index.sentences[r].text for r in window)
+    dated = published_date(index.documents[index.sentences[row].doc_id].published)
+    lowered = passage.lower()
+    known = f"{lowered} {dated.year}" if dated else lowered  # "in June 2022" of an article dated 2022
+    numbers = [m.group(0).strip(".,") for m in _NUMBER.finditer(query)]
+    text = index.sentences[row].text
+    return {
+        "number_missing": float(any(n not in known for n in numbers)),
+        "name_missing": missing_names(query, passage),
+        "top_offers": float(offers(query, [text])[0]) if asked_types(query) else 1.0,
+        "slot_filled": slot_filled(query, text),
+        "focus_own": float(cand.features[pos, FEATURES.index("focus_coverage")]),
+        "focus_lacks": lacking(query, text),
+    }
 
 
 def missing_names(query: str, passage: str) -> float:
@@ -115,7 +163,7 @@ def missing_names(query: str, passage: str) -> float:
     >>> missing_names("Where did Joseph Chahayed meet Biden?", "Chahayed said so.")
     0.5
     """
-    lowered = passage.lower().replace("’", "'")
+    lowered = lower_plain(passage)
     names = _surnames(query)
     return sum(n not in lowered for n in names) / len(names) if names else 0.0
 
@@ -129,7 +177,7 @@ def _surnames(query: str) -> list[str]:
     out: list[str] = []
     for m in _NAME.finditer(query):
         run: list[str] = []
-        for word in m.group(0).lower().replace("’", "'").split():
+        for word in lower_plain(m.group(0)).split():
             if word not in CALENDAR_WORDS:
                 run.append(word)
             if run and (word in CALENDAR_WORDS or _POSSESSIVE.search(word)):
@@ -174,7 +222,7 @@ def unknown_year(query: str, lexical: LexicalIndex, rows: Sequence[int], dated: 
     >>> [unknown_year(q, lexical, [0, 1], 2022) for q in ("Who died in 2019?", "Who died in 2015?", "In 2022?")]
     [1.0, 0.0, 0.0]
     """
-    years = {y for y in _YEAR.findall(query) if dated is None or int(y) != dated}
+    years = {y for y in YEAR.findall(query) if dated is None or int(y) != dated}
     if not years:
         return 0.0
     stems = {y: words_of(y)[0].stem for y in years}

@@ -10,7 +10,7 @@ import numpy as np
 from qa.embed import Embedder
 from qa.index import SentenceIndex
 from qa.retrieve.about import header_first
-from qa.retrieve.answerability import probe
+from qa.retrieve.answerability import PassageProbe
 from qa.retrieve.candidates import Candidates, gather, neighbours
 from qa.retrieve.features import FEATURES
 from qa.retrieve.followup import fuse
@@ -95,8 +95,7 @@ class Retriever:
 
     def probe(self, query: str, cand: Candidates) -> Probe:
         """``PROBE_FEATURES`` of a candidate position, for ``rank``'s abstention evidence."""
-        tokens = self.sentence_tokens if self.tokens is not None else None
-        return lambda top: probe(query, cand, top, self.index, tokens)
+        return PassageProbe(query, cand, self.index, self.sentence_tokens if self.tokens is not None else None)
 
     def rank(self, cand: Candidates, query: str) -> Ranking:
         """Stage 1, then the rerank when token embeddings are available."""

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from qa.errors import ConfigError
-from qa.retrieve.answerability import PROBE_FEATURES
+from qa.retrieve.answerability import PROBE_FEATURES, RUNNER_FEATURES
 from qa.retrieve.features import FEATURES
 
 if TYPE_CHECKING:
@@ -37,11 +37,6 @@ LATE_FEATURES: tuple[str, ...] = (
 )
 RERANK_FEATURES: tuple[str, ...] = FEATURES + LATE_FEATURES
 
-#: The probe features read of the runner-up too: the answer cited second, where the top sentence only
-#: sets the scene ("The company announced…" before the figure), fills the slot the top one does not.
-RUNNER_FEATURES: tuple[str, ...] = (
-    "number_missing", "name_missing", "top_offers", "slot_filled", "focus_own", "focus_lacks",
-)
 _RUNNER = np.array([PROBE_FEATURES.index(name) for name in RUNNER_FEATURES])
 
 #: Query-level evidence for abstention.
@@ -222,8 +217,16 @@ def rerank_set(stage1: NDArray[np.float32], next_index: NDArray[np.int64], top: 
 
 _LATE_PROBES = np.array([name.startswith("late_") for name in PROBE_FEATURES])
 
-#: Asks for the ``PROBE_FEATURES`` of the candidate at a position (the top one, once ranked).
-Probe = Callable[[int], "NDArray[np.float64]"]
+class Probe(Protocol):
+    """Reads the abstention evidence of candidates, by position, once ranked."""
+
+    def top(self, position: int) -> NDArray[np.float64]:
+        """``PROBE_FEATURES`` of the top candidate."""
+        ...
+
+    def runner(self, position: int) -> NDArray[np.float64]:
+        """``RUNNER_FEATURES`` of the runner-up (the text-level part: cheaper, and all that is used)."""
+        ...
 
 
 def evidence(
@@ -233,13 +236,13 @@ def evidence(
     probed: NDArray[np.float64] | None,
     runner: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
-    """Query-level evidence in the order of ``ABSTAIN_FEATURES`` (``scores`` best first); ``probed`` and
-    ``runner`` are the ``PROBE_FEATURES`` of the top candidate and of the runner-up. Without a runner-up
-    (one candidate: a one-sentence document, or a search kept to one) the top one stands for it: zeros
+    """Query-level evidence in the order of ``ABSTAIN_FEATURES`` (``scores`` best first); ``probed`` holds the
+    ``PROBE_FEATURES`` of the top candidate, ``runner`` the ``RUNNER_FEATURES`` of the runner-up. Without a
+    runner-up (one candidate: a one-sentence document, or a search kept to one) the top one stands for it: zeros
     would read as a runner-up that fills nothing, and "When does the library close?" of "The library
     closes at six." abstained."""
     top = probed if probed is not None else np.zeros(len(PROBE_FEATURES), dtype=np.float64)
-    second = (runner if runner is not None else top)[_RUNNER]
+    second = runner if runner is not None else top[_RUNNER]
     extra = np.concatenate([top, second])
     if not len(cand):
         head = [0.0] * 6 + [cand.corpus_coverage, 0.0, 0.0]
@@ -294,10 +297,10 @@ def rank(
     if late is None or selected is None or not len(selected):
         order = np.argsort(-s1, kind="stable")
         model = weights.abstain_stage1
-        probed = probe(int(order[0])) if probe is not None and len(order) else None
+        probed = probe.top(int(order[0])) if probe is not None and len(order) else None
         if probed is not None:  # stage 1 alone decides without token embeddings: its model never sees them
             probed = np.where(_LATE_PROBES, 0.0, probed)
-        runner = probe(int(order[1])) if probe is not None and len(order) > 1 else None
+        runner = probe.runner(int(order[1])) if probe is not None and len(order) > 1 else None
         ev = evidence(cand, s1[order], 0.0, probed, runner)
         return Ranking(order, s1[order], model.confidence(ev), model.threshold(ev), False, ev)
     x = np.hstack([cand.features[selected], late])
@@ -312,8 +315,8 @@ def rank(
     tail = (float(s2[top[-1]]) - 1.0 - (float(s1[rest[0]]) - s1[rest])) if len(rest) else np.zeros(0)
     ev = evidence(
         cand, s2[top], float(late[:, 0].max()),
-        probe(int(head[0])) if probe is not None else None,
-        probe(int(head[1])) if probe is not None and len(head) > 1 else None,
+        probe.top(int(head[0])) if probe is not None else None,
+        probe.runner(int(head[1])) if probe is not None and len(head) > 1 else None,
     )
     return Ranking(
         np.concatenate([head, rest]).astype(np.int64),

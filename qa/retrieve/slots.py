@@ -35,7 +35,8 @@ _NUMBER = re.compile(
     r"|dozens)\b",
     re.IGNORECASE,
 )
-_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")  # a number that is no count
+#: A year as prose writes one (1500–2099): a number that is no count, and a year a question may name.
+YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
 _ANY_YEAR = re.compile(r"\b(?:1\d|20)\d\d\b")  # "In April 1191" answers "What year…?"
 _PERCENT_AFTER = re.compile(r"^\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)
 _AMOUNT = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|half a|a|hundreds of|thousands of)"
@@ -159,7 +160,7 @@ def fills(slot: Slot, question: str, text: str) -> bool:
 def _counts(number: re.Match[str], text: str, asked: str) -> bool:
     """A number that counts: not a year, not a percentage, not one the question states."""
     item = number.group(0).strip(".,").lower()
-    return not (_YEAR.fullmatch(item) or item in asked or _PERCENT_AFTER.match(text[number.end():]))
+    return not (YEAR.fullmatch(item) or item in asked or _PERCENT_AFTER.match(text[number.end():]))
 
 
 def _person(name: tuple[str, ...], known: set[str]) -> bool:

@@ -124,9 +124,10 @@ def test_conversations_survive_reload_and_restart(browser: Any, pipeline: Pipeli
         page.click("#qa-conv-edit button")  # the "Rename or delete" fold
         renamed = "() => document.querySelector('#qa-conversations').innerText.includes('Gallant in Washington')"
         for attempt in (1, 2):
-            # Known flake, seen on this commit's parent too: in about one run in five the rename handler receives
-            # the conversation's old title, as if the typed one were overwritten right after the fold opened.
-            # A second try always took; the rename itself is what is checked here.
+            # The fold mounts its title box on first opening and sets its value a few frames later: in about one
+            # run in five the test's typing came first and was overwritten with the old title (read back from the
+            # box 30 ms after the fill; a person starts typing far later). A second try always took; the rename
+            # itself is what is checked here. Waiting for the box's title before typing did not close the race.
             page.fill("#qa-conv-title input, #qa-conv-title textarea", "Gallant in Washington")
             page.click("#qa-conv-rename")
             try:

@@ -15,7 +15,7 @@ from qa.embed import make_embedder
 from qa.index import FaissIndex
 from qa.pipeline import Pipeline
 from qa.retrieve import Retriever
-from qa.retrieve.answerability import PROBE_FEATURES, unknown_focus
+from qa.retrieve.answerability import PROBE_FEATURES, RUNNER_FEATURES, unknown_focus
 from qa.retrieve.scorer import Probe, rank, rerank_set
 from qa.tools.eval.data import Question, SeedQuestion
 from qa.tools.eval.harness import Record
@@ -181,7 +181,7 @@ def test_in_a_library_a_word_only_another_article_uses_still_counts_as_unknown(
         cand = retriever.candidates(question, 10)
         top = int(retriever.rank(cand, question).order[0])
         assert pipe.index.sentences[int(cand.rows[top])].doc_id == SEED_ID
-        return float(retriever.probe(question, cand)(top)[PROBE_FEATURES.index("focus_unknown")])
+        return float(retriever.probe(question, cand).top(top)[PROBE_FEATURES.index("focus_unknown")])
 
     assert focus_unknown(seed_pipeline) > 0.15
     assert focus_unknown(library) > 0.15  # it was 0: the library's vocabulary held "drafted"
@@ -196,13 +196,29 @@ def test_the_late_minimum_reads_the_asking_clause_not_its_context(seed_pipeline:
         cand = retriever.candidates(question, 10)
         top = int(retriever.rank(cand, question).order[0])
         assert seed_pipeline.index.sentences[int(cand.rows[top])].text.startswith(GALLANT)
-        return float(retriever.probe(question, cand)(top)[PROBE_FEATURES.index("late_min")])
+        return float(retriever.probe(question, cand).top(top)[PROBE_FEATURES.index("late_min")])
 
     asked = late_min("Who stayed in Washington despite the cancellation?")
     with_context = late_min("Farmers harvested pumpkins in Oregon. Who stayed in Washington despite the cancellation?")
     # the context's tokens shift the asking clause's embeddings a little (0.69 of it here); counting the
     # context's own words, "pumpkins" and "Oregon", gave 0.29 of it
     assert with_context > 0.6 * asked
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who stayed in Washington despite the cancellation?", "How many members voted for the resolution?",
+     "When did the Security Council vote?", "Which country abstained, and why?"],
+)
+def test_the_runner_up_probe_is_the_text_part_of_the_full_one(seed_pipeline: Pipeline, question: str) -> None:
+    """The runner-up's evidence skips the token and whole-article lookups; what it reads must be what the
+    full probe reads of the same candidate, or the runner-up's weights would be fitted on other values."""
+    retriever = Retriever(seed_pipeline.index, seed_pipeline.embedder)
+    cand = retriever.candidates(question, 10)
+    probe = retriever.probe(question, cand)
+    columns = [PROBE_FEATURES.index(name) for name in RUNNER_FEATURES]
+    for position in range(min(8, len(cand))):
+        assert probe.runner(position).tolist() == probe.top(position)[columns].tolist()
 
 
 @pytest.mark.parametrize(
@@ -234,7 +250,7 @@ def _top_probe(seed_pipeline: Pipeline, doc: Document, question: str, feature: s
     retriever = Retriever(pipe.index, pipe.embedder)
     cand = retriever.candidates(question, 10)
     top = int(retriever.rank(cand, question).order[0])
-    return float(retriever.probe(question, cand)(top)[PROBE_FEATURES.index(feature)])
+    return float(retriever.probe(question, cand).top(top)[PROBE_FEATURES.index(feature)])
 
 
 QUAKE = (

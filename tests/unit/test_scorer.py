@@ -12,7 +12,7 @@ import pytest
 from qa import errors
 from qa.index import LexicalIndex
 from qa.retrieve import RetrievalConfig, ScorerWeights, default_weights
-from qa.retrieve.answerability import PROBE_FEATURES, held_terms
+from qa.retrieve.answerability import PROBE_FEATURES, RUNNER_FEATURES, held_terms
 from qa.retrieve.candidates import Candidates
 from qa.retrieve.features import FEATURES, question_types, type_cues
 from qa.retrieve.scorer import (
@@ -140,8 +140,14 @@ def test_the_threshold_is_that_of_the_top_sentences_kind_of_article(
     dated: float, below: float, below_dated: float, abstains: bool
 ) -> None:
     weak = _candidates([0.3, 0.2])  # confidence sigmoid(10·0.3 − 5) ≈ 0.12
-    flag = np.array([dated if name == "dated" else 0.0 for name in PROBE_FEATURES])
-    ranking = rank(weak, _weights(below, below_dated), None, None, lambda top: flag)
+    class Dated:
+        def top(self, position: int) -> np.ndarray:
+            return np.array([dated if name == "dated" else 0.0 for name in PROBE_FEATURES])
+
+        def runner(self, position: int) -> np.ndarray:
+            return np.zeros(len(RUNNER_FEATURES))
+
+    ranking = rank(weak, _weights(below, below_dated), None, None, Dated())
     assert ranking.abstains is abstains
     assert ranking.threshold == (below_dated if dated else below)
 
@@ -150,8 +156,14 @@ def test_the_evidence_reads_the_runner_up_too() -> None:
     """The answer is often cited second: the abstention evidence holds the runner-up's slot and focus."""
     cand = _candidates([0.9, 0.8, 0.7])
 
-    def probe(position: int) -> np.ndarray:
-        return np.array([float(position + 1) if n == "slot_filled" else 0.0 for n in PROBE_FEATURES])
+    class Slots:  # each candidate fills a slot numbered after its position
+        def top(self, position: int) -> np.ndarray:
+            return np.array([float(position + 1) if n == "slot_filled" else 0.0 for n in PROBE_FEATURES])
+
+        def runner(self, position: int) -> np.ndarray:
+            return np.array([float(position + 1) if n == "slot_filled" else 0.0 for n in RUNNER_FEATURES])
+
+    probe = Slots()
 
     for late, selected in ((None, None), (np.zeros((3, len(LATE_FEATURES)), dtype=np.float32), np.arange(3))):
         ranking = rank(cand, _weights(), late, selected, probe)

@@ -36,6 +36,7 @@ class Record:
     dense: list[bool] = field(default_factory=list)
     late: dict[int, NDArray[np.float32]] = field(default_factory=dict)  # memo: candidate position → late features
     probes: dict[int, NDArray[np.float64]] = field(default_factory=dict)  # memo: top position → probe features
+    runners: dict[int, NDArray[np.float64]] = field(default_factory=dict)  # memo: runner-up position → its features
     source: str = ""  # the file of the article asked (``Article.source``)
 
 
@@ -135,14 +136,25 @@ class Harness:
 
     def probe(self, rec: Record) -> Probe:
         """The abstention probe of a record's candidate positions (memoised per record and position)."""
-        inner = self.retrievers[rec.article].probe(rec.question.text, rec.cand)
+        return _MemoProbe(self.retrievers[rec.article].probe(rec.question.text, rec.cand), rec)
 
-        def memo(top: int) -> NDArray[np.float64]:
-            if top not in rec.probes:
-                rec.probes[top] = inner(top)
-            return rec.probes[top]
 
-        return memo
+@dataclass(frozen=True)
+class _MemoProbe:
+    """A probe whose answers are kept on the record: each fit and fold asks again for the same positions."""
+
+    inner: Probe
+    rec: Record
+
+    def top(self, position: int) -> NDArray[np.float64]:
+        if position not in self.rec.probes:
+            self.rec.probes[position] = self.inner.top(position)
+        return self.rec.probes[position]
+
+    def runner(self, position: int) -> NDArray[np.float64]:
+        if position not in self.rec.runners:
+            self.rec.runners[position] = self.inner.runner(position)
+        return self.rec.runners[position]
 
 
 def off_topic_partners(folds: Sequence[Sequence[int]]) -> dict[int, int]:
