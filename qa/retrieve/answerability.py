@@ -28,6 +28,8 @@ from qa.retrieve.slots import YEAR, slot_filled
 from qa.types import published_date
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from numpy.typing import NDArray
 
     from qa.index.lexical import LexicalIndex
@@ -87,9 +89,9 @@ def probe(
             late_min = float(best.min())
             late_low = float(np.quantile(best, 0.2))
             late_min_own = float((qt.vectors[important] @ own.T).max(axis=1).min())
-    text = _text_evidence(query, cand, top, index, window)
     doc_id = index.sentences[row].doc_id
     dated = published_date(index.documents[doc_id].published)
+    text = _text_evidence(query, cand, top, index, window, dated)
     rows = index.rows_of(doc_id)
     focus_unknown = unknown_focus(query, index.lexical, qt if both is not None else None, both, rows)
     year_unknown = unknown_year(query, index.lexical, rows, dated.year if dated else None)
@@ -102,8 +104,9 @@ def probe(
 def runner_probe(query: str, cand: Candidates, position: int, index: SentenceIndex) -> NDArray[np.float64]:
     """``RUNNER_FEATURES`` for the candidate at ``position``: the text-level part of ``probe``, without its
     token lookups and whole-article checks, which the runner-up's evidence does not use."""
-    window, _ = _window(index, int(cand.rows[position]))
-    text = _text_evidence(query, cand, position, index, window)
+    window, row = _window(index, int(cand.rows[position]))
+    dated = published_date(index.documents[index.sentences[row].doc_id].published)
+    text = _text_evidence(query, cand, position, index, window, dated)
     return np.array([text[name] for name in RUNNER_FEATURES], dtype=np.float64)
 
 
@@ -133,12 +136,11 @@ def _window(index: SentenceIndex, row: int) -> tuple[list[int], int]:
 
 
 def _text_evidence(
-    query: str, cand: Candidates, pos: int, index: SentenceIndex, window: Sequence[int]
+    query: str, cand: Candidates, pos: int, index: SentenceIndex, window: Sequence[int], dated: date | None
 ) -> dict[str, float]:
-    """What the passage's and the sentence's words tell (``RUNNER_FEATURES``)."""
+    """What the passage's and the sentence's words tell (``RUNNER_FEATURES``); ``dated``: the article's date."""
     row = int(cand.rows[pos])
     passage = " ".join(index.sentences[r].text for r in window)
-    dated = published_date(index.documents[index.sentences[row].doc_id].published)
     lowered = passage.lower()
     known = f"{lowered} {dated.year}" if dated else lowered  # "in June 2022" of an article dated 2022
     numbers = [m.group(0).strip(".,") for m in _NUMBER.finditer(query)]

@@ -94,7 +94,7 @@ class Retriever:
         return self.tokens.get([self.index.sentences[r].text for r in rows])
 
     def probe(self, query: str, cand: Candidates) -> Probe:
-        """``PROBE_FEATURES`` of a candidate position, for ``rank``'s abstention evidence."""
+        """The abstention evidence of this question's candidates, for ``rank``: the top one's, the runner-up's."""
         return PassageProbe(query, cand, self.index, self.sentence_tokens if self.tokens is not None else None)
 
     def rank(self, cand: Candidates, query: str) -> Ranking:

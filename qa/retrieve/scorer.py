@@ -217,6 +217,7 @@ def rerank_set(stage1: NDArray[np.float32], next_index: NDArray[np.int64], top: 
 
 _LATE_PROBES = np.array([name.startswith("late_") for name in PROBE_FEATURES])
 
+
 class Probe(Protocol):
     """Reads the abstention evidence of candidates, by position, once ranked."""
 
