@@ -73,7 +73,8 @@ def probe(
     query: str, cand: Candidates, top: int, index: SentenceIndex, tokens: TokenSource | None
 ) -> NDArray[np.float64]:
     """``PROBE_FEATURES`` for the candidate at position ``top`` (its sentence and its two neighbours)."""
-    window, row = _window(index, int(cand.rows[top]))
+    row = int(cand.rows[top])
+    window = _window(index, row)
     late_min = late_min_own = late_low = 0.0
     qt = cand.query_tokens
     both: NDArray[np.float32] | None = None
@@ -95,8 +96,7 @@ def probe(
     rows = index.rows_of(doc_id)
     focus_unknown = unknown_focus(query, index.lexical, qt if both is not None else None, both, rows)
     year_unknown = unknown_year(query, index.lexical, rows, dated.year if dated else None)
-    asks = float(bool(asked_types(query)))
-    values = {**text, "late_min": late_min, "late_min_own": late_min_own, "late_low": late_low, "asks_type": asks,
+    values = {**text, "late_min": late_min, "late_min_own": late_min_own, "late_low": late_low,
               "focus_unknown": focus_unknown, "year_unknown": year_unknown, "dated": float(dated is not None)}
     return np.array([values[name] for name in PROBE_FEATURES], dtype=np.float64)
 
@@ -104,9 +104,9 @@ def probe(
 def runner_probe(query: str, cand: Candidates, position: int, index: SentenceIndex) -> NDArray[np.float64]:
     """``RUNNER_FEATURES`` for the candidate at ``position``: the text-level part of ``probe``, without its
     token lookups and whole-article checks, which the runner-up's evidence does not use."""
-    window, row = _window(index, int(cand.rows[position]))
+    row = int(cand.rows[position])
     dated = published_date(index.documents[index.sentences[row].doc_id].published)
-    text = _text_evidence(query, cand, position, index, window, dated)
+    text = _text_evidence(query, cand, position, index, _window(index, row), dated)
     return np.array([text[name] for name in RUNNER_FEATURES], dtype=np.float64)
 
 
@@ -127,28 +127,31 @@ class PassageProbe:
         return runner_probe(self.query, self.cand, position, self.index)
 
 
-def _window(index: SentenceIndex, row: int) -> tuple[list[int], int]:
+def _window(index: SentenceIndex, row: int) -> list[int]:
     """The sentence's row with its neighbours' (those that exist), in order."""
     from qa.retrieve.candidates import neighbours
 
     prev, nxt = neighbours(index, np.array([row], dtype=np.int64))
-    return [r for r in (int(prev[0]), row, int(nxt[0])) if r >= 0], row
+    return [r for r in (int(prev[0]), row, int(nxt[0])) if r >= 0]
 
 
 def _text_evidence(
     query: str, cand: Candidates, pos: int, index: SentenceIndex, window: Sequence[int], dated: date | None
 ) -> dict[str, float]:
-    """What the passage's and the sentence's words tell (``RUNNER_FEATURES``); ``dated``: the article's date."""
+    """What the passage's and the sentence's words tell (``RUNNER_FEATURES`` and ``asks_type``); ``dated``: the
+    article's date."""
     row = int(cand.rows[pos])
     passage = " ".join(index.sentences[r].text for r in window)
     lowered = passage.lower()
     known = f"{lowered} {dated.year}" if dated else lowered  # "in June 2022" of an article dated 2022
     numbers = [m.group(0).strip(".,") for m in _NUMBER.finditer(query)]
     text = index.sentences[row].text
+    asks = bool(asked_types(query))
     return {
         "number_missing": float(any(n not in known for n in numbers)),
         "name_missing": missing_names(query, passage),
-        "top_offers": float(offers(query, [text])[0]) if asked_types(query) else 1.0,
+        "asks_type": float(asks),
+        "top_offers": float(offers(query, [text])[0]) if asks else 1.0,
         "slot_filled": slot_filled(query, text),
         "focus_own": float(cand.features[pos, FEATURES.index("focus_coverage")]),
         "focus_lacks": lacking(query, text),
